@@ -1,0 +1,138 @@
+"""The `curator` command line: thin wrappers that parse, call the library, and print."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from curator.errors import ConfigError, CuratorError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Data curation and mixing for language-model training data.")
+
+
+def _fail(exc: CuratorError) -> None:
+    typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(2 if isinstance(exc, ConfigError) else 1)
+
+
+@app.command()
+def run(
+    pipeline: Path = typer.Argument(..., help="pipeline YAML, e.g. pipelines/quickstart.yaml"),
+    out: Path = typer.Option(..., "--out", "-o", help="run folder (created, or resumed if it holds this run)"),
+    set_: list[str] = typer.Option([], "--set", help="override a config key: --set executor.workers=2"),
+    workers: Optional[int] = typer.Option(None, "--workers", "-w", min=1, help="processes (default: one per core)"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="validate and print the plan; write nothing"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="delete the run folder first"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress output"),
+) -> None:
+    """Run a pipeline into a run folder: output/, stats/, rejects/, completions/, logs/."""
+    from curator.pipeline.config import load_pipeline
+    from curator.pipeline.executor import run_pipeline
+    from curator.pipeline.plan import plan_tasks
+
+    try:
+        config = load_pipeline(pipeline, set_)
+        if dry_run:
+            shards = plan_tasks(config)
+            typer.echo(f"pipeline {config.name}: valid")
+            typer.echo(f"{len(shards)} task(s), {sum(s.size_bytes for s in shards) / 1e6:,.1f} MB of input files")
+            for i, s in enumerate(shards[:20]):
+                typer.echo(f"  task {i:5d}  {s.describe()}  source={s.force_source or s.default_source}")
+            if len(shards) > 20:
+                typer.echo(f"  ... {len(shards) - 20} more")
+            typer.echo("steps: " + " -> ".join(["read"] + [next(iter(e)) for e in config.steps] + ["write"]))
+            return
+        summary = run_pipeline(config, out, workers=workers, overwrite=overwrite, quiet=True if quiet else None)
+    except CuratorError as exc:
+        _fail(exc)
+        return
+    if not quiet:
+        _print_summary(summary)
+
+
+def _print_summary(summary) -> None:
+    import pyarrow.parquet as pq
+
+    from curator.pipeline.run_folder import RunFolder
+
+    run = RunFolder(summary.run_dir)
+    steps = pq.read_table(run.steps_table).to_pylist()
+    agg: dict[tuple[int, str], dict] = {}
+    for r in steps:
+        a = agg.setdefault((r["step_index"], r["step"]), {"in": 0, "out": 0, "dropped": 0, "s": 0.0, "mb": 0})
+        a["in"] += r["rows_in"]
+        a["out"] += r["rows_out"]
+        a["dropped"] += r["rows_dropped"]
+        a["s"] += r["seconds"]
+        a["mb"] += r["bytes_in"] / 1e6
+    typer.echo(f"\n{'step':<18}{'rows in':>12}{'rows out':>12}{'dropped':>10}{'MB in':>10}{'seconds':>10}")
+    for (_, name), a in sorted(agg.items()):
+        typer.echo(f"{name:<18}{a['in']:>12,}{a['out']:>12,}{a['dropped']:>10,}{a['mb']:>10.1f}{a['s']:>10.2f}")
+    typer.echo(f"\n{summary.records:,} documents: {summary.kept:,} kept, {summary.dropped:,} dropped, "
+               f"{summary.rejected_docs:,} rejected -> accounted for")
+    for reason, n in summary.dropped_by_reason.items():
+        typer.echo(f"  dropped {reason}: {n:,}")
+    for reason, n in summary.rejects_by_reason.items():
+        typer.echo(f"  rejected {reason}: {n:,} (see {run.rejects_table})")
+    typer.echo(f"output: {summary.output_rows:,} rows in {summary.output_files} file(s) under {run.output}")
+    typer.echo(f"stats:  {run.docs_table}, {run.steps_table}")
+
+
+@app.command()
+def sample(
+    out: Path = typer.Option(..., "--out", "-o", help="folder for part-NNNN.jsonl.zst and MANIFEST.json"),
+    max_docs: int = typer.Option(50_000, "--max-docs", min=1),
+    max_mb: float = typer.Option(16.0, "--max-mb", min=0.01, help="megabytes of text"),
+    seed: int = typer.Option(0, "--seed"),
+    shard_docs: int = typer.Option(500, "--shard-docs", min=1, help="documents per shard file"),
+    force: bool = typer.Option(False, "--force", help="rebuild even if the same corpus is there"),
+) -> None:
+    """Build the sample corpus (prose, code, man pages, package docs) from text on this machine."""
+    from curator.sample import build_sample
+
+    manifest = build_sample(out, max_docs=max_docs, max_mb=max_mb, seed=seed, shard_docs=shard_docs, force=force)
+    typer.echo(f"{manifest['docs']:,} documents, {manifest['bytes'] / 1e6:.1f} MB in {len(manifest['files'])} "
+               f"shard(s) under {out}")
+    for name, s in sorted(manifest["sources"].items()):
+        typer.echo(f"  {name:<6} {s['docs']:>7,} docs {s['bytes'] / 1e6:>8.1f} MB")
+
+
+@app.command()
+def steps() -> None:
+    """List the pipeline steps with their parameters and defaults."""
+    from curator.pipeline.step import registered_steps
+
+    for name, cls in registered_steps().items():
+        doc = (cls.__doc__ or "").strip().splitlines()[0]
+        typer.echo(f"{name}: {doc}")
+        for fname, field in cls.model_fields.items():
+            default = "required" if field.is_required() else repr(field.default)
+            typer.echo(f"    {fname} = {default}")
+
+
+@app.command()
+def schemas(
+    out: Path = typer.Option(Path("schemas"), "--out", help="folder to write the JSON schema files to"),
+) -> None:
+    """Write the Arrow schemas of documents and stats tables as JSON (the files under schemas/)."""
+    from curator.schemas_export import export_schemas
+
+    for path in export_schemas(out):
+        typer.echo(str(path))
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.echo("interrupted; re-run the same command to resume", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
+

@@ -1,0 +1,1 @@
+"""Readers (JSONL, Parquet, Hugging Face datasets) and writers (sharded Parquet)."""

@@ -1,0 +1,269 @@
+"""Stream JSONL files (plain, gzip or zstd) into document batches; every bad line becomes a reject."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.json as pj
+import zstandard
+
+from curator.io.documents import STRING_TYPES, build_documents, encode_meta
+from curator.io.rejects import Reject, RejectSink
+from curator.io.sources import ReadLimits, Shard
+
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+TRUNCATION_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error, zstandard.ZstdError)
+_MISSING = object()
+
+
+def open_decompressed(path: str | Path) -> BinaryIO:
+    """Open a file for binary reading, decompressing gzip or zstd by magic bytes (not by name)."""
+    raw = open(path, "rb")  # noqa: SIM115 - the caller closes the returned stream
+    head = raw.read(4)
+    raw.seek(0)
+    if head[:2] == GZIP_MAGIC:
+        return gzip.GzipFile(fileobj=raw, mode="rb")
+    if head == ZSTD_MAGIC:
+        reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True, closefd=True)
+        return io.BufferedReader(reader, buffer_size=1 << 20)
+    return raw
+
+
+class JsonlReader:
+    """Yields FLOW_SCHEMA batches from one JSONL file.
+
+    Memory: at most `limits.batch_bytes + limits.max_doc_bytes` bytes of input plus one batch; a longer
+    line is skipped while streaming and rejected as document_too_large. Record `row` = 0-based line index,
+    so stable ids do not depend on which lines were rejected.
+    """
+
+    def __init__(self, shard: Shard, limits: ReadLimits, rejects: RejectSink):
+        self.shard = shard
+        self.limits = limits
+        self.rejects = rejects
+        self.records = 0  # non-blank lines seen
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        try:
+            stream = open_decompressed(self.shard.path)
+        except OSError as exc:
+            self._file_reject("unreadable_file", f"cannot open: {exc}", None)
+            return
+        with stream:
+            for block, first_line in self._blocks(stream):
+                batch = self._parse_fast(block, first_line)
+                if batch is None:
+                    batch = self._parse_slow(block, first_line)
+                if batch is None:
+                    continue
+                for start in range(0, batch.num_rows, self.limits.batch_rows):
+                    yield batch.slice(start, self.limits.batch_rows)
+        if self.records == 0 and self.rejects.count == 0:
+            self._file_reject("empty_file", "file holds no JSON records", 0, line=None)
+
+    # -- blocks of whole lines -------------------------------------------------------------------------
+
+    def _blocks(self, stream: BinaryIO) -> Iterator[tuple[bytes, int]]:
+        limits = self.limits
+        buf = b""
+        line_no = 1  # line number of buf[0]
+        while True:
+            try:
+                chunk = stream.read(limits.batch_bytes)
+            except TRUNCATION_ERRORS as exc:
+                self._file_reject("truncated_file", f"stream ends early after line {line_no - 1}: {exc}",
+                                  None, line=line_no, raw=buf)
+                return
+            if not chunk:
+                if buf.strip():
+                    yield buf, line_no
+                return
+            buf += chunk
+            cut = buf.rfind(b"\n")
+            if cut == -1:
+                if len(buf) > limits.max_doc_bytes:
+                    skipped = self._skip_long_line(stream, buf, line_no)
+                    if skipped is None:
+                        return
+                    buf = skipped
+                    line_no += 1
+                continue
+            block, buf = buf[: cut + 1], buf[cut + 1 :]
+            yield block, line_no
+            line_no += block.count(b"\n")
+
+    def _skip_long_line(self, stream: BinaryIO, head: bytes, line_no: int) -> bytes | None:
+        """Discard the rest of an over-long line; return the bytes after it (None at end of file)."""
+        size = len(head)
+        rest = None
+        while rest is None:
+            try:
+                chunk = stream.read(self.limits.batch_bytes)
+            except TRUNCATION_ERRORS:
+                chunk = b""
+            if not chunk:
+                break
+            nl = chunk.find(b"\n")
+            if nl == -1:
+                size += len(chunk)
+            else:
+                size += nl
+                rest = chunk[nl + 1 :]
+        self.records += 1
+        self._reject(line_no, "document_too_large",
+                     f"line has {size:,}+ bytes, over max_doc_bytes={self.limits.max_doc_bytes:,}", head)
+        return rest
+
+    # -- parsing ---------------------------------------------------------------------------------------
+
+    def _parse_fast(self, block: bytes, first_line: int) -> pa.RecordBatch | None:
+        """Parse a clean block with Arrow's JSON reader; None means 'use the line-by-line path'."""
+        if block.startswith(b"\n") or b"\n\n" in block:
+            return None
+        n_lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+        if len(block) > self.limits.max_doc_bytes:
+            newlines = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
+            if np.diff(newlines, prepend=-1).max(initial=0) > self.limits.max_doc_bytes:
+                return None
+        opts = pj.ReadOptions(use_threads=False, block_size=len(block) + 64)
+        try:
+            table = pj.read_json(io.BytesIO(block), read_options=opts)
+            if table.num_rows != n_lines:
+                return None
+            f = self.shard.fields
+            inferred_ts = [fl.name for fl in table.schema if fl.name != f.created and _has_timestamp(fl.type)]
+            if inferred_ts:  # keep date-like strings as the strings they were
+                if any(not pa.types.is_timestamp(table.schema.field(c).type) for c in inferred_ts):
+                    return None
+                schema = pa.schema([(c, pa.string()) for c in inferred_ts])
+                table = pj.read_json(io.BytesIO(block), read_options=opts,
+                                     parse_options=pj.ParseOptions(explicit_schema=schema))
+        except (pa.ArrowInvalid, UnicodeDecodeError, ValueError):
+            return None
+        batch = table.combine_chunks().to_batches()[0] if table.num_rows else None
+        if batch is None:
+            return None
+        names = batch.schema.names
+        text_type = batch.schema.field(f.text).type if f.text in names else None
+        if text_type not in STRING_TYPES or batch.column(f.text).null_count:
+            return None
+        for name in (f.source, f.url):
+            if name in names and batch.schema.field(name).type not in STRING_TYPES + (pa.null(),):
+                return None
+        if f.id in names:
+            t = batch.schema.field(f.id).type
+            if not (t in STRING_TYPES or pa.types.is_integer(t) or pa.types.is_null(t)):
+                return None
+        columns = {
+            key: batch.column(name)
+            for key, name in (("text", f.text), ("id", f.id), ("source", f.source), ("url", f.url),
+                              ("created", f.created))
+            if name in names
+        }
+        rows = np.arange(first_line - 1, first_line - 1 + batch.num_rows, dtype=np.int64)
+        self.records += batch.num_rows
+        return build_documents(columns, encode_meta(batch, f), rows, self.shard, self.limits, self.rejects,
+                               raw_of=lambda i: block.split(b"\n")[i], lines=rows + 1)
+
+    def _parse_slow(self, block: bytes, first_line: int) -> pa.RecordBatch | None:
+        """Parse line by line with orjson, so each bad line is rejected with its exact line number."""
+        f = self.shard.fields
+        cols: dict[str, list] = {"text": [], "id": [], "source": [], "url": [], "created": []}
+        meta: list[str | None] = []
+        rows: list[int] = []
+        raws: list[bytes] = []
+        lines = block.split(b"\n")
+        if block.endswith(b"\n"):
+            lines.pop()
+        for k, line in enumerate(lines):
+            line_no = first_line + k
+            if not line.strip():
+                continue
+            self.records += 1
+            if len(line) > self.limits.max_doc_bytes:
+                self._reject(line_no, "document_too_large",
+                             f"line has {len(line):,} bytes, over max_doc_bytes={self.limits.max_doc_bytes:,}", line)
+                continue
+            try:
+                obj = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                try:
+                    line.decode("utf-8")
+                    self._reject(line_no, "malformed_json", f"not valid JSON: {exc}", line)
+                except UnicodeDecodeError as uexc:
+                    self._reject(line_no, "invalid_utf8", f"line is not valid UTF-8: {uexc}", line)
+                continue
+            if not isinstance(obj, dict):
+                self._reject(line_no, "not_an_object", f"expected a JSON object, got {type(obj).__name__}", line)
+                continue
+            problem = _pop_mapped(obj, f, cols)
+            if problem is not None:
+                for values in cols.values():  # undo the partial append
+                    del values[len(rows):]
+                self._reject(line_no, problem[0], problem[1], line)
+                continue
+            meta.append(orjson.dumps(obj).decode() if obj else None)
+            rows.append(line_no - 1)
+            raws.append(line)
+        if not rows:
+            return None
+        columns = {"text": pa.array(cols["text"], pa.string())}
+        for key in ("id", "source", "url"):
+            if any(v is not None for v in cols[key]):
+                columns[key] = pa.array(cols[key], pa.string())
+        if any(v is not None for v in cols["created"]):
+            columns["created"] = pa.array([None if v is None else str(v) for v in cols["created"]], pa.string())
+        rows_np = np.asarray(rows, dtype=np.int64)
+        return build_documents(columns, pa.array(meta, pa.string()), rows_np, self.shard, self.limits,
+                               self.rejects, raw_of=lambda i: raws[i], lines=rows_np + 1)
+
+    # -- rejects ---------------------------------------------------------------------------------------
+
+    def _reject(self, line_no: int, reason: str, detail: str, raw: bytes | None) -> None:
+        self.rejects.add(Reject(file=self.shard.file_key, line=line_no, row=line_no - 1, reason=reason,
+                                detail=detail, raw=raw, source=self.shard.force_source))
+
+    def _file_reject(self, reason: str, detail: str, n_docs: int | None, line: int | None = None,
+                     raw: bytes | None = None) -> None:
+        self.rejects.add(Reject(file=self.shard.file_key, line=line, reason=reason, detail=detail, raw=raw,
+                                n_docs=n_docs, source=self.shard.force_source))
+
+
+def _pop_mapped(obj: dict, f, cols: dict[str, list]) -> tuple[str, str] | None:
+    """Move the mapped fields of one record into `cols`; return (reason, detail) if one is unusable."""
+    text = obj.pop(f.text, _MISSING)
+    if text is _MISSING or text is None:
+        return f"missing_field:{f.text}", f"field '{f.text}' is missing or null"
+    if not isinstance(text, str):
+        return f"wrong_type:{f.text}", f"field '{f.text}' is {type(text).__name__}, expected string"
+    cols["text"].append(text)
+    doc_id = obj.pop(f.id, None)
+    if doc_id is not None and (isinstance(doc_id, bool) or not isinstance(doc_id, (str, int))):
+        return f"wrong_type:{f.id}", f"field '{f.id}' is {type(doc_id).__name__}, expected string or integer"
+    cols["id"].append(None if doc_id is None else str(doc_id))
+    for key, name in (("source", f.source), ("url", f.url)):
+        value = obj.pop(name, None)
+        if value is not None and not isinstance(value, str):
+            return f"wrong_type:{name}", f"field '{name}' is {type(value).__name__}, expected string"
+        cols[key].append(value)
+    cols["created"].append(obj.pop(f.created, None))
+    return None
+
+
+def _has_timestamp(t: pa.DataType) -> bool:
+    if pa.types.is_timestamp(t):
+        return True
+    if pa.types.is_struct(t):
+        return any(_has_timestamp(t.field(i).type) for i in range(t.num_fields))
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return _has_timestamp(t.value_type)
+    return False

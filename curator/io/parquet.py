@@ -1,0 +1,57 @@
+"""Stream Parquet files into document batches; a file whose columns cannot give documents is one reject."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curator.io.documents import SchemaMismatch, arrow_to_documents
+from curator.io.rejects import Reject, RejectSink
+from curator.io.sources import ReadLimits, Shard
+
+
+class ParquetReader:
+    """Yields FLOW_SCHEMA batches from one Parquet file.
+
+    Memory: one row group's pages plus one batch of at most `limits.batch_rows` rows.
+    """
+
+    def __init__(self, shard: Shard, limits: ReadLimits, rejects: RejectSink):
+        self.shard = shard
+        self.limits = limits
+        self.rejects = rejects
+        self.records = 0
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        try:
+            pf = pq.ParquetFile(self.shard.path)
+        except (OSError, pa.ArrowException) as exc:
+            self._file_reject("unreadable_file", f"not a readable Parquet file: {exc}", None)
+            return
+        total = pf.metadata.num_rows
+        if total == 0:
+            self._file_reject("empty_file", "Parquet file has no rows", 0)
+            return
+        row = 0
+        try:
+            for batch in pf.iter_batches(batch_size=self.limits.batch_rows):
+                try:
+                    docs = arrow_to_documents(batch, row, self.shard, self.limits, self.rejects)
+                except SchemaMismatch as exc:
+                    self._file_reject("schema_mismatch", f"{exc}; the file's {total - row:,} rows from row {row} "
+                                      "cannot be read as documents (map the fields with text_field/id_field/...)",
+                                      total - row, row=row)
+                    self.records = total
+                    return
+                row += batch.num_rows
+                self.records = row
+                if docs is not None:
+                    yield docs
+        except (OSError, pa.ArrowException) as exc:
+            self._file_reject("truncated_file", f"reading failed after row {row}: {exc}", None, row=row)
+
+    def _file_reject(self, reason: str, detail: str, n_docs: int | None, row: int | None = None) -> None:
+        self.rejects.add(Reject(file=self.shard.file_key, row=row, reason=reason, detail=detail, n_docs=n_docs,
+                                source=self.shard.force_source))

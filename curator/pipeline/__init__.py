@@ -1,0 +1,1 @@
+"""Step contract, YAML pipeline config, run folder, completion markers and executors."""

@@ -1,0 +1,243 @@
+"""Pipeline YAML: pydantic models, `--set` overrides, and errors that name the key and suggest a fix."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+from curator.errors import ConfigError
+from curator.io.sources import FieldMap, ReadLimits
+from curator.pipeline.step import Step, registered_steps, suggest
+
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2**10, "mib": 2**20, "gib": 2**30}
+
+
+def parse_bytes(value: Any) -> int:
+    """16MiB, 10MB, 512kb or an integer number of bytes."""
+    if isinstance(value, bool):
+        raise ValueError("expected a size such as 16MiB")
+    if isinstance(value, (int, float)):
+        return int(value)
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*", str(value))
+    if not m or m.group(2).lower() not in _UNITS:
+        raise ValueError(f"'{value}' is not a size; write e.g. 16MiB, 10MB or 1048576")
+    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+
+
+ByteSize = Annotated[int, BeforeValidator(parse_bytes), Field(gt=0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class InputConfig(_Strict):
+    """One input: a file, a directory, a glob, or a Hugging Face save_to_disk folder."""
+
+    path: str
+    format: Literal["auto", "jsonl", "parquet", "hf"] = "auto"
+    name: str | None = Field(None, description="input name; the default source label")
+    source: str | None = Field(None, description="constant source label for every document (overrides fields)")
+    text_field: str = "text"
+    id_field: str = "id"
+    source_field: str = "source"
+    url_field: str = "url"
+    created_field: str = "created"
+    split: str | None = Field(None, description="DatasetDict split for Hugging Face folders")
+    rows_per_task: int = Field(200_000, gt=0, description="Hugging Face datasets are split into tasks of this size")
+
+    def field_map(self) -> FieldMap:
+        return FieldMap(self.text_field, self.id_field, self.source_field, self.url_field, self.created_field)
+
+
+class ReaderConfig(_Strict):
+    batch_rows: int = Field(8192, gt=0)
+    batch_bytes: ByteSize = 16 << 20
+    max_doc_bytes: ByteSize = 10 << 20
+
+    def limits(self) -> ReadLimits:
+        return ReadLimits(self.batch_rows, self.batch_bytes, self.max_doc_bytes)
+
+
+class OutputConfig(_Strict):
+    max_shard_bytes: ByteSize = 256 << 20
+    compression: Literal["zstd", "snappy", "gzip", "lz4", "none"] = "zstd"
+    compression_level: int | None = 3
+
+
+class ExecutorConfig(_Strict):
+    workers: int | Literal["auto"] = "auto"
+
+    @field_validator("workers")
+    @classmethod
+    def _positive(cls, v):
+        if v != "auto" and v < 1:
+            raise ValueError("workers must be >= 1 or 'auto'")
+        return v
+
+    def resolved_workers(self) -> int:
+        return (os.cpu_count() or 1) if self.workers == "auto" else int(self.workers)
+
+
+class PipelineConfig(_Strict):
+    """A whole pipeline: inputs, reader limits, steps in order, output and executor settings."""
+
+    name: str = "pipeline"
+    description: str = ""
+    seed: int = 0
+    inputs: list[InputConfig] = Field(min_length=1)
+    reader: ReaderConfig = ReaderConfig()
+    steps: list[dict[str, Any]] = Field(default_factory=list)
+    output: OutputConfig = OutputConfig()
+    executor: ExecutorConfig = ExecutorConfig()
+
+    @field_validator("steps", mode="before")
+    @classmethod
+    def _normalise_steps(cls, steps):
+        return [_step_entry(s, i) for i, s in enumerate(steps or [])]
+
+    def build_steps(self) -> list[Step]:
+        """Instantiate the steps (fresh objects each call: one set per task)."""
+        registry = registered_steps()
+        return [registry[name](**params) for entry in self.steps for name, params in entry.items()]
+
+    def resolved(self) -> dict:
+        """The config with every default filled in, as written to the run folder's config.yaml."""
+        data = self.model_dump(mode="json")
+        data["steps"] = [{s.name: s.model_dump(mode="json")} for s in self.build_steps()]
+        return data
+
+
+def _step_entry(entry: Any, index: int) -> dict[str, dict]:
+    if isinstance(entry, str):
+        return {entry: {}}
+    if isinstance(entry, dict) and len(entry) == 1:
+        (name, params), = entry.items()
+        if params is None:
+            params = {}
+        if not isinstance(params, dict):
+            raise ValueError(f"steps[{index}].{name}: parameters must be a mapping, got {type(params).__name__}")
+        return {str(name): params}
+    raise ValueError(f"steps[{index}]: write a step as `- name` or `- name: {{param: value}}`, got {entry!r}")
+
+
+def _validate_steps(steps: list[dict], where: str) -> list[str]:
+    problems = []
+    registry = registered_steps()
+    for i, entry in enumerate(steps):
+        for name, params in entry.items():
+            if name not in registry:
+                problems.append(f"{where}steps[{i}]: unknown step '{name}'{suggest(name, registry)}; "
+                                f"known steps: {', '.join(registry)}")
+                continue
+            cls = registry[name]
+            try:
+                cls(**params)
+            except ValidationError as exc:
+                problems += _explain(exc, cls, f"{where}steps[{i}].{name}")
+    return problems
+
+
+def _explain(exc: ValidationError, model: type[BaseModel], where: str) -> list[str]:
+    """One readable line per pydantic error, with 'did you mean' for unknown keys."""
+    lines = []
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        path = ".".join([where] + loc if where else loc)
+        if err["type"] == "extra_forbidden":
+            fields = _fields_at(model, err["loc"][:-1])
+            key = str(err["loc"][-1])
+            lines.append(f"{path}: unknown key '{key}'{suggest(key, fields)}; valid keys: {', '.join(fields)}")
+        elif err["type"] == "missing":
+            lines.append(f"{path}: required key is missing")
+        else:
+            got = err.get("input")
+            shown = "" if isinstance(got, (dict, list)) else f" (got {got!r})"
+            lines.append(f"{path}: {err['msg']}{shown}")
+    return lines
+
+
+def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = current.model_fields.get(part) if isinstance(current, type) else None
+        if field is None:
+            return []
+        ann = field.annotation
+        inner = getattr(ann, "__args__", None)
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            current = ann
+        elif inner and isinstance(inner[0], type) and issubclass(inner[0], BaseModel):
+            current = inner[0]
+        else:
+            return []
+    return list(current.model_fields) if isinstance(current, type) else []
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """Apply `key.sub.0.name=value` overrides (value parsed as YAML) to a raw config mapping."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: write key=value, e.g. --set executor.workers=2")
+        key, raw = item.split("=", 1)
+        value = yaml.safe_load(raw) if raw != "" else ""
+        parts = key.strip().split(".")
+        node: Any = data
+        for j, part in enumerate(parts):
+            last = j == len(parts) - 1
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise ConfigError(f"--set {key}: '{part}' is not an index of a list of {len(node)} items")
+                if last:
+                    node[int(part)] = value
+                else:
+                    node = node[int(part)]
+            elif isinstance(node, dict):
+                if last:
+                    node[part] = value
+                else:
+                    node = node.setdefault(part, {})
+            else:
+                raise ConfigError(f"--set {key}: '{'.'.join(parts[:j])}' is not a mapping or list")
+    return data
+
+
+def parse_pipeline(data: Any, origin: str = "<config>") -> PipelineConfig:
+    """Validate a raw mapping; raise ConfigError listing every problem before any work starts."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin}: a pipeline is a YAML mapping with at least `inputs:`")
+    try:
+        config = PipelineConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = _explain(exc, PipelineConfig, "")
+        if isinstance(data.get("steps"), list):
+            try:
+                problems += _validate_steps([_step_entry(s, i) for i, s in enumerate(data["steps"])], "")
+            except ValueError:
+                pass
+        raise ConfigError(f"{origin}: invalid pipeline\n  " + "\n  ".join(dict.fromkeys(problems))) from None
+    problems = _validate_steps(config.steps, "")
+    if problems:
+        raise ConfigError(f"{origin}: invalid pipeline\n  " + "\n  ".join(problems))
+    return config
+
+
+def load_pipeline(path: str | Path, overrides: list[str] | None = None) -> PipelineConfig:
+    """Read, override and validate a pipeline YAML file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"pipeline file '{path}' not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if overrides:
+        data = apply_overrides(data if isinstance(data, dict) else {}, overrides)
+    return parse_pipeline(data, str(path))

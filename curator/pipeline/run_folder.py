@@ -1,0 +1,111 @@
+"""The run folder: resolved config, plan, outputs, stats, rejects, completion markers and logs."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import yaml
+
+from curator.errors import RunError
+from curator.io.atomic import TMP_PREFIX
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write text under a temporary name, then rename: readers never see a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(TMP_PREFIX + path.name)
+    with open(tmp, "w") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+class RunFolder:
+    """Paths of one run and the resume rules: a re-run skips tasks with markers, redoes the others."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.config = self.root / "config.yaml"
+        self.plan = self.root / "plan.json"
+        self.output = self.root / "output"
+        self.stats = self.root / "stats"
+        self.parts = self.stats / "parts"
+        self.rejects = self.root / "rejects"
+        self.completions = self.root / "completions"
+        self.logs = self.root / "logs"
+        self.docs_table = self.stats / "docs.parquet"
+        self.steps_table = self.stats / "steps.parquet"
+        self.rejects_table = self.rejects / "rejects.parquet"
+        self.summary = self.stats / "summary.json"
+
+    # -- per-task paths -------------------------------------------------------------------------------
+
+    def output_prefix(self, task: int) -> str:
+        return f"part-{task:05d}"
+
+    def docs_part(self, task: int) -> Path:
+        return self.parts / f"docs-{task:05d}.parquet"
+
+    def steps_part(self, task: int) -> Path:
+        return self.parts / f"steps-{task:05d}.parquet"
+
+    def rejects_part(self, task: int) -> Path:
+        return self.parts / f"rejects-{task:05d}.parquet"
+
+    def marker(self, task: int) -> Path:
+        return self.completions / f"task-{task:05d}.json"
+
+    def task_log(self, task: int) -> Path:
+        return self.logs / f"task-{task:05d}.log"
+
+    def is_done(self, task: int) -> bool:
+        return self.marker(task).exists()
+
+    def read_marker(self, task: int) -> dict:
+        return json.loads(self.marker(task).read_text())
+
+    def clean_task(self, task: int) -> None:
+        """Remove whatever an interrupted attempt of `task` left, so a redo cannot duplicate rows."""
+        prefix = self.output_prefix(task)
+        if self.output.exists():
+            for p in self.output.iterdir():
+                if p.name.startswith((prefix + "-", TMP_PREFIX + prefix + "-")):
+                    p.unlink()
+        for part in (self.docs_part(task), self.steps_part(task), self.rejects_part(task)):
+            part.unlink(missing_ok=True)
+            part.with_name(TMP_PREFIX + part.name).unlink(missing_ok=True)
+
+    # -- run-level ------------------------------------------------------------------------------------
+
+    def begin(self, resolved_config: dict, plan: list[dict], overwrite: bool = False) -> bool:
+        """Create the folder or check that it belongs to this pipeline and plan. True when resuming."""
+        if overwrite and self.root.exists():
+            shutil.rmtree(self.root)
+        resuming = self.config.exists()
+        if resuming:
+            previous = yaml.safe_load(self.config.read_text())
+            if previous != resolved_config:
+                raise RunError(
+                    f"{self.root} holds a run of a different pipeline (config.yaml differs); "
+                    "use a new --out, or --overwrite to start it again"
+                )
+            if self.plan.exists() and json.loads(self.plan.read_text()) != plan:
+                raise RunError(
+                    f"{self.root}: the input files changed since this run started (plan.json differs); "
+                    "use a new --out, or --overwrite to start it again"
+                )
+        for d in (self.output, self.stats, self.parts, self.rejects, self.completions, self.logs):
+            d.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.config, yaml.safe_dump(resolved_config, sort_keys=False))
+        write_atomic(self.plan, json.dumps(plan, indent=1))
+        return resuming
+
+    def finished_tables_exist(self) -> bool:
+        return all(p.exists() for p in (self.docs_table, self.steps_table, self.rejects_table, self.summary))
+
+    def output_files(self) -> list[Path]:
+        return sorted(p for p in self.output.glob("part-*.parquet"))

@@ -1,0 +1,140 @@
+"""The step contract: batches in, batches out; filters score first, then decide keep/drop with a reason."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import BaseModel, ConfigDict, PrivateAttr
+
+DropSink = Callable[[str, pa.RecordBatch, pa.Array], None]
+
+
+@dataclass
+class StepContext:
+    """What a step may know about the task it runs in."""
+
+    task: int = 0
+    seed: int = 0
+    run_dir: str | None = None
+    on_drop: DropSink | None = None
+    dropped: dict[str, dict[str, int]] = field(default_factory=dict)  # step -> reason -> rows
+
+    def drop(self, step: str, batch: pa.RecordBatch, reasons: pa.Array) -> None:
+        """Record rows a step removed; every removed row must come through here with a reason."""
+        counts = self.dropped.setdefault(step, {})
+        for item in pc.value_counts(reasons).to_pylist():
+            counts[item["values"]] = counts.get(item["values"], 0) + item["counts"]
+        if self.on_drop is not None:
+            self.on_drop(step, batch, reasons)
+
+
+class Step(BaseModel):
+    """A pipeline step: `__call__(batches) -> batches`. Parameters are pydantic fields (validated from YAML).
+
+    Subclasses set `name` (the YAML key) and override `process(batch)` for one-batch-at-a-time work or
+    `__call__` for stateful streaming. Heavy state is loaded in `setup()` so steps pickle cheaply.
+    Columns a step adds for the stats table are declared in `stats_columns`.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    name: ClassVar[str] = ""
+    stats_columns: ClassVar[dict[str, pa.DataType]] = {}
+    _ctx: StepContext | None = PrivateAttr(default=None)
+
+    def setup(self, ctx: StepContext) -> None:
+        self._ctx = ctx
+
+    def teardown(self) -> None:
+        """Release what setup() loaded."""
+
+    def process(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        return batch
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            out = self.process(batch)
+            if out is not None and out.num_rows:
+                yield out
+
+    @property
+    def ctx(self) -> StepContext:
+        if self._ctx is None:
+            self._ctx = StepContext()
+        return self._ctx
+
+
+def with_columns(batch: pa.RecordBatch, columns: dict[str, pa.Array]) -> pa.RecordBatch:
+    """`batch` with `columns` appended, replacing same-named ones."""
+    for name, values in columns.items():
+        idx = batch.schema.get_field_index(name)
+        if idx >= 0:
+            batch = batch.set_column(idx, name, values)
+        else:
+            batch = batch.append_column(name, values)
+    return batch
+
+
+def first_reason(n: int, rules: list[tuple[pa.Array, str]]) -> pa.Array:
+    """Per row, the reason of the first rule whose mask is true, or null (keep). Vectorised."""
+    reasons = pa.nulls(n, pa.string())
+    for mask, reason in reversed(rules):
+        reasons = pc.if_else(pc.fill_null(mask, False), pa.scalar(reason), reasons)
+    return reasons
+
+
+class Filter(Step):
+    """A step that scores rows (columns for the stats table) and then keeps or drops each with a reason.
+
+    Override `score(batch) -> {column: array}` and `decide(batch) -> reasons`, a string array with null
+    for rows to keep. Re-thresholding later is a SQL query over the score columns, not a re-run.
+    """
+
+    def score(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
+        return {}
+
+    def decide(self, batch: pa.RecordBatch) -> pa.Array:
+        raise NotImplementedError
+
+    def process(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        batch = with_columns(batch, self.score(batch))
+        reasons = self.decide(batch)
+        if reasons.null_count == len(reasons):
+            return batch
+        drop = pc.is_valid(reasons)
+        self.ctx.drop(self.name, batch.filter(drop), reasons.filter(drop))
+        return batch.filter(pc.invert(drop))
+
+
+_REGISTRY: dict[str, type[Step]] = {}
+BUILTIN_STEP_MODULES = ("curator.text.normalize", "curator.filters.length")
+
+
+def register_step(cls: type[Step]) -> type[Step]:
+    """Class decorator: make a step available in YAML under `cls.name`."""
+    if not cls.name:
+        raise ValueError(f"{cls.__name__} needs a class attribute `name`")
+    other = _REGISTRY.get(cls.name)
+    if other is not None and other is not cls and other.__qualname__ != cls.__qualname__:
+        raise ValueError(f"step name '{cls.name}' is taken by {other.__module__}.{other.__qualname__}")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def registered_steps() -> dict[str, type[Step]]:
+    import importlib
+
+    for module in BUILTIN_STEP_MODULES:
+        importlib.import_module(module)
+    return dict(sorted(_REGISTRY.items()))
+
+
+def suggest(word: str, options) -> str:
+    """' (did you mean 'x'?)' when something close exists, else ''."""
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.5)
+    return f" (did you mean '{close[0]}'?)" if close else ""
