@@ -43,7 +43,8 @@ class AtomicParquetWriter:
             self._open()
         if batch.schema != self.schema:
             batch = batch.select(self.schema.names).cast(self.schema)
-        self._writer.write(batch)
+        table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
+        self._writer.write_table(table)  # one row group per call (write_batch would buffer it)
         self.rows += batch.num_rows
 
     def tell(self) -> int:

@@ -33,9 +33,52 @@ def open_decompressed(path: str | Path) -> BinaryIO:
     if head[:2] == GZIP_MAGIC:
         return gzip.GzipFile(fileobj=raw, mode="rb")
     if head == ZSTD_MAGIC:
-        reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True, closefd=True)
-        return io.BufferedReader(reader, buffer_size=1 << 20)
+        return io.BufferedReader(ZstdStream(raw), buffer_size=1 << 20)
     return raw
+
+
+class ZstdStream(io.RawIOBase):
+    """Decompresses concatenated zstd frames; raises EOFError if the input ends inside a frame.
+
+    (zstandard's own stream_reader returns a quiet end of file for a truncated frame.)
+    """
+
+    def __init__(self, raw: BinaryIO, chunk: int = 1 << 20):
+        self._raw = raw
+        self._chunk = chunk
+        self._dobj = zstandard.ZstdDecompressor().decompressobj()
+        self._pending = b""
+        self._pos = 0
+        self._in_frame = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while self._pos >= len(self._pending):
+            self._pending, self._pos = b"", 0
+            data = self._raw.read(self._chunk)
+            if not data:
+                if self._in_frame:
+                    raise EOFError("zstd stream ends inside a frame (file truncated)")
+                return 0
+            while data:
+                self._in_frame = True
+                self._pending += self._dobj.decompress(data)
+                if self._dobj.eof:
+                    data = self._dobj.unused_data
+                    self._dobj = zstandard.ZstdDecompressor().decompressobj()
+                    self._in_frame = False
+                else:
+                    data = b""
+        n = min(len(buffer), len(self._pending) - self._pos)
+        buffer[:n] = memoryview(self._pending)[self._pos : self._pos + n]
+        self._pos += n
+        return n
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
 
 
 class JsonlReader:
@@ -139,6 +182,7 @@ class JsonlReader:
             table = pj.read_json(io.BytesIO(block), read_options=opts)
             if table.num_rows != n_lines:
                 return None
+            table.validate(full=True)  # Arrow's JSON parser does not check UTF-8; this does
             f = self.shard.fields
             inferred_ts = [fl.name for fl in table.schema if fl.name != f.created and _has_timestamp(fl.type)]
             if inferred_ts:  # keep date-like strings as the strings they were

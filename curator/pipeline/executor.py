@@ -125,7 +125,7 @@ def _merge(parts: list[Path], target: Path, schema) -> int:
 
 
 def finalize(run: RunFolder, config: PipelineConfig, n_tasks: int, ran: int) -> RunSummary:
-    """Merge the per-task stats (once), then check that every document is accounted for."""
+    """Merge the per-task stats parts (kept: they let any task be redone), then check the accounting."""
     markers = [TaskResult.from_marker(run.read_marker(i)) for i in range(n_tasks)]
     if ran or not run.finished_tables_exist():
         missing = [p for i in range(n_tasks) for p in (run.docs_part(i), run.steps_part(i), run.rejects_part(i))
@@ -137,9 +137,6 @@ def finalize(run: RunFolder, config: PipelineConfig, n_tasks: int, ran: int) -> 
         _merge([run.rejects_part(i) for i in range(n_tasks)], run.rejects_table, REJECTS_SCHEMA)
     summary = account(run, markers, ran)
     write_atomic(run.summary, json.dumps(asdict(summary), indent=1))
-    for i in range(n_tasks):
-        for p in (run.docs_part(i), run.steps_part(i), run.rejects_part(i)):
-            p.unlink(missing_ok=True)
     return summary
 
 

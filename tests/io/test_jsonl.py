@@ -1,0 +1,167 @@
+"""JSONL reader: good files through the fast path, and every bad-input path through exact rejects."""
+
+import gzip
+import json
+
+import pytest
+
+from curator.io.jsonl import JsonlReader
+from curator.io.sources import ReadLimits
+from tests.conftest import make_shard, read_all, synthetic_docs, write_jsonl
+
+
+@pytest.mark.parametrize("compression", [None, "gz", "zst"])
+def test_reads_all_documents_with_meta(tmp_path, compression):
+    src = synthetic_docs(300)
+    path = write_jsonl(tmp_path / f"a.jsonl{'.' + compression if compression else ''}", src, compression)
+    docs, rejects, reader = read_all(JsonlReader, make_shard(path), tmp_path)
+    assert rejects == []
+    assert reader.records == 300
+    assert [d["text"] for d in docs] == [d["text"] for d in src]
+    assert [d["id"] for d in docs] == [d["id"] for d in src]
+    assert all(d["source"] == "synth" for d in docs)
+    meta = json.loads(docs[7]["meta"])
+    assert meta == {"lang": "en", "score": src[7]["score"]}
+    assert [d["row"] for d in docs] == list(range(300))
+    assert docs[0]["n_bytes"] == len(src[0]["text"].encode())
+
+
+def test_field_mapping_and_stable_ids(tmp_path):
+    recs = [{"content": f"doc {i}", "origin": "web", "link": "http://x"} for i in range(5)]
+    path = write_jsonl(tmp_path / "in" / "m.jsonl", recs)
+    shard = make_shard(path, root=tmp_path, text="content", source="origin", url="link")
+    docs, rejects, _ = read_all(JsonlReader, shard, tmp_path)
+    assert rejects == []
+    assert [d["text"] for d in docs] == [f"doc {i}" for i in range(5)]
+    assert {d["source"] for d in docs} == {"web"} and docs[0]["url"] == "http://x"
+    assert docs[0]["meta"] is None
+    ids = [d["id"] for d in docs]
+    assert len(set(ids)) == 5 and ids[3].endswith(":3")
+    again, _, _ = read_all(JsonlReader, shard, tmp_path)
+    assert [d["id"] for d in again] == ids  # re-runs give the same ids
+
+
+def test_date_like_strings_stay_strings_in_meta(tmp_path):
+    path = write_jsonl(tmp_path / "d.jsonl", [{"text": "a b", "seen": "2024-01-02"}, {"text": "c", "seen": "2024-03-04"}])
+    docs, _, _ = read_all(JsonlReader, make_shard(path), tmp_path)
+    assert [json.loads(d["meta"])["seen"] for d in docs] == ["2024-01-02", "2024-03-04"]
+
+
+def test_created_field_is_parsed_to_utc(tmp_path):
+    recs = [{"text": "a", "created": "2024-01-02T03:04:05Z"}, {"text": "b", "created": "2024-01-02"},
+            {"text": "c", "created": "not a date"}]
+    path = write_jsonl(tmp_path / "c.jsonl", recs)
+    docs, rejects, _ = read_all(JsonlReader, make_shard(path), tmp_path)
+    assert [d["text"] for d in docs] == ["a", "b"]
+    assert docs[0]["created"].isoformat() == "2024-01-02T03:04:05+00:00"
+    assert rejects[0]["reason"] == "bad_value:created" and rejects[0]["line"] == 3
+
+
+BAD_LINES = [
+    (b'{"text": "unterminated', "malformed_json"),
+    (b'{"text": "caf\xe9"}', "invalid_utf8"),
+    (b'{"id": "x"}', "missing_field:text"),
+    (b'{"text": null}', "missing_field:text"),
+    (b'{"text": 42}', "wrong_type:text"),
+    (b'{"text": "ok", "id": [1]}', "wrong_type:id"),
+    (b'{"text": "ok", "source": 3}', "wrong_type:source"),
+    (b"[1, 2, 3]", "not_an_object"),
+]
+
+
+@pytest.mark.parametrize("bad,reason", BAD_LINES, ids=[r for _, r in BAD_LINES])
+def test_bad_line_is_rejected_with_line_and_reason_and_the_rest_is_read(tmp_path, bad, reason):
+    good = [json.dumps({"text": f"good {i}"}).encode() for i in range(4)]
+    path = write_jsonl(tmp_path / "bad.jsonl", good[:2] + [bad] + good[2:])
+    docs, rejects, reader = read_all(JsonlReader, make_shard(path), tmp_path)
+    assert [d["text"] for d in docs] == [f"good {i}" for i in range(4)]
+    assert len(rejects) == 1
+    r = rejects[0]
+    assert (r["file"], r["line"], r["row"], r["reason"], r["n_docs"]) == ("bad.jsonl", 3, 2, reason, 1)
+    assert r["detail"] and r["raw"]
+    assert reader.records == 5
+    assert [d["row"] for d in docs] == [0, 1, 3, 4]  # rows are line indices: ids do not shift
+
+
+def test_blank_lines_are_not_documents(tmp_path):
+    path = tmp_path / "blank.jsonl"
+    path.write_bytes(b'{"text": "a"}\n\n   \n{"text": "b"}\n\n')
+    docs, rejects, reader = read_all(JsonlReader, make_shard(path), tmp_path)
+    assert [d["text"] for d in docs] == ["a", "b"] and rejects == [] and reader.records == 2
+    assert [d["row"] for d in docs] == [0, 3]
+
+
+def test_last_line_without_newline(tmp_path):
+    path = tmp_path / "nonl.jsonl"
+    path.write_bytes(b'{"text": "a"}\n{"text": "b"}')
+    docs, rejects, _ = read_all(JsonlReader, make_shard(path), tmp_path)
+    assert [d["text"] for d in docs] == ["a", "b"] and rejects == []
+
+
+@pytest.mark.parametrize("content", [b"", b"\n\n"])
+def test_empty_file_is_one_reject(tmp_path, content):
+    path = tmp_path / "empty.jsonl"
+    path.write_bytes(content)
+    docs, rejects, _ = read_all(JsonlReader, make_shard(path), tmp_path)
+    assert docs == []
+    assert [(r["reason"], r["n_docs"], r["file"]) for r in rejects] == [("empty_file", 0, "empty.jsonl")]
+
+
+@pytest.mark.parametrize("compression", ["gz", "zst"])
+def test_truncated_compressed_file_keeps_what_was_read(tmp_path, compression):
+    src = synthetic_docs(2000, seed=3)
+    full = write_jsonl(tmp_path / f"t.jsonl.{compression}", src, compression)
+    data = full.read_bytes()
+    full.write_bytes(data[: len(data) * 2 // 3])
+    docs, rejects, reader = read_all(JsonlReader, make_shard(full), tmp_path, ReadLimits(batch_bytes=4096))
+    assert 0 < len(docs) < 2000
+    assert [d["text"] for d in docs] == [d["text"] for d in src[: len(docs)]]
+    assert [r["reason"] for r in rejects] == ["truncated_file"]
+    assert rejects[0]["line"] == len(docs) + 1 and rejects[0]["n_docs"] is None
+
+
+def test_huge_document_is_rejected_while_streaming(tmp_path):
+    big = json.dumps({"text": "y" * (50 << 20)}).encode()
+    path = write_jsonl(tmp_path / "huge.jsonl", [b'{"text": "before"}', big, b'{"text": "after"}'])
+    docs, rejects, reader = read_all(JsonlReader, make_shard(path), tmp_path)
+    assert [d["text"] for d in docs] == ["before", "after"]
+    assert [(r["reason"], r["line"]) for r in rejects] == [("document_too_large", 2)]
+    assert len(rejects[0]["raw"]) <= 512
+    assert reader.records == 3
+
+
+def test_large_document_under_block_size_is_rejected(tmp_path):
+    limits = ReadLimits(max_doc_bytes=1000, batch_bytes=1 << 20)
+    path = write_jsonl(tmp_path / "l.jsonl", [{"text": "a"}, {"text": "z" * 5000}, {"text": "b"}])
+    docs, rejects, _ = read_all(JsonlReader, make_shard(path), tmp_path, limits)
+    assert [d["text"] for d in docs] == ["a", "b"]
+    assert [(r["reason"], r["line"]) for r in rejects] == [("document_too_large", 2)]
+
+
+def test_batches_are_bounded_by_rows(tmp_path):
+    path = write_jsonl(tmp_path / "b.jsonl", synthetic_docs(1000))
+    shard = make_shard(path)
+    from curator.io.rejects import RejectSink
+
+    reader = JsonlReader(shard, ReadLimits(batch_rows=64, batch_bytes=8192), RejectSink(tmp_path / "r.parquet"))
+    sizes = [b.num_rows for b in reader]
+    assert sum(sizes) == 1000 and max(sizes) <= 64
+
+
+def test_gzip_detected_by_magic_not_name(tmp_path):
+    path = tmp_path / "named-plain.jsonl"
+    path.write_bytes(gzip.compress(b'{"text": "zipped"}\n'))
+    docs, rejects, _ = read_all(JsonlReader, make_shard(path), tmp_path)
+    assert [d["text"] for d in docs] == ["zipped"] and rejects == []
+
+
+def test_fast_and_line_paths_agree_on_documents(tmp_path):
+    src = synthetic_docs(200, seed=5)
+    clean = write_jsonl(tmp_path / "clean.jsonl", src)
+    dirty = write_jsonl(tmp_path / "dirty.jsonl", [json.dumps(d).encode() for d in src] + [b"{oops"])
+    a, _, _ = read_all(JsonlReader, make_shard(clean), tmp_path)
+    b, rej, _ = read_all(JsonlReader, make_shard(dirty), tmp_path)
+    assert len(rej) == 1
+    strip = [{k: v for k, v in d.items() if k not in ("file", "meta")} for d in a]
+    assert strip == [{k: v for k, v in d.items() if k not in ("file", "meta")} for d in b]
+    assert [json.loads(d["meta"]) for d in a] == [json.loads(d["meta"]) for d in b]

@@ -1,0 +1,83 @@
+"""Pipeline YAML validation: every mistake is named, with a suggestion, before any work starts."""
+
+import pytest
+
+from curator.errors import ConfigError
+from curator.pipeline.config import apply_overrides, load_pipeline, parse_bytes, parse_pipeline
+
+BASE = {"inputs": [{"path": "x.jsonl"}]}
+
+
+def test_minimal_config_and_defaults():
+    cfg = parse_pipeline(dict(BASE, steps=["normalize_text", {"length_filter": {"min_words": 5}}]))
+    steps = cfg.build_steps()
+    assert [s.name for s in steps] == ["normalize_text", "length_filter"] and steps[1].min_words == 5
+    resolved = cfg.resolved()
+    assert resolved["steps"][0]["normalize_text"]["form"] == "NFC"
+    assert resolved["reader"]["max_doc_bytes"] == 10 << 20
+
+
+def test_unknown_step_suggests_the_closest():
+    with pytest.raises(ConfigError, match=r"unknown step 'lenght_filter' \(did you mean 'length_filter'\?\)"):
+        parse_pipeline(dict(BASE, steps=[{"lenght_filter": {}}]))
+
+
+def test_unknown_step_key_suggests_the_closest():
+    with pytest.raises(ConfigError, match=r"steps\[0\]\.length_filter\.min_word: unknown key 'min_word' "
+                                          r"\(did you mean 'min_words'\?\)"):
+        parse_pipeline(dict(BASE, steps=[{"length_filter": {"min_word": 3}}]))
+
+
+def test_unknown_top_level_and_nested_keys():
+    with pytest.raises(ConfigError) as exc:
+        parse_pipeline(dict(BASE, stepz=[], reader={"batch_row": 3}))
+    msg = str(exc.value)
+    assert "unknown key 'stepz' (did you mean 'steps'?)" in msg
+    assert "reader.batch_row: unknown key 'batch_row' (did you mean 'batch_rows'?)" in msg
+
+
+def test_wrong_types_and_missing_inputs():
+    with pytest.raises(ConfigError, match=r"steps\[0\]\.length_filter\.min_words: .*integer.*\(got 'many'\)"):
+        parse_pipeline(dict(BASE, steps=[{"length_filter": {"min_words": "many"}}]))
+    with pytest.raises(ConfigError, match="inputs: required key is missing"):
+        parse_pipeline({"steps": []})
+    with pytest.raises(ConfigError, match="write a step as"):
+        parse_pipeline(dict(BASE, steps=[{"a": {}, "b": {}}]))
+
+
+def test_sizes():
+    assert parse_bytes("16MiB") == 16 << 20 and parse_bytes("10MB") == 10_000_000 and parse_bytes(42) == 42
+    with pytest.raises(ValueError, match="not a size"):
+        parse_bytes("lots")
+    with pytest.raises(ConfigError, match="not a size"):
+        parse_pipeline(dict(BASE, reader={"max_doc_bytes": "lots"}))
+
+
+def test_overrides():
+    data = {"inputs": [{"path": "a"}], "steps": [{"length_filter": {"min_words": 1}}]}
+    apply_overrides(data, ["steps.0.length_filter.min_words=7", "executor.workers=2", "inputs.0.path=b"])
+    cfg = parse_pipeline(data)
+    assert cfg.build_steps()[0].min_words == 7 and cfg.executor.workers == 2 and cfg.inputs[0].path == "b"
+    with pytest.raises(ConfigError, match="key=value"):
+        apply_overrides(data, ["novalue"])
+    with pytest.raises(ConfigError, match="not an index"):
+        apply_overrides(data, ["inputs.5.path=x"])
+
+
+def test_load_errors(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_pipeline(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("inputs: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_pipeline(bad)
+    bad.write_text("- just a list")
+    with pytest.raises(ConfigError, match="YAML mapping"):
+        load_pipeline(bad)
+
+
+def test_shipped_pipelines_are_valid():
+    from pathlib import Path
+
+    for path in sorted(Path(__file__).resolve().parents[2].joinpath("pipelines").glob("*.yaml")):
+        load_pipeline(path)

@@ -1,0 +1,47 @@
+"""The command line: run (with summary, dry run, overrides), clear errors without tracebacks, steps, sample."""
+
+import pyarrow.parquet as pq
+from typer.testing import CliRunner
+
+from curator.cli import app
+from tests.conftest import synthetic_docs, write_jsonl
+
+runner = CliRunner()
+
+
+def _pipeline(tmp_path, body: str):
+    path = tmp_path / "p.yaml"
+    path.write_text(body)
+    return path
+
+
+def test_run_prints_summary_and_writes_run_folder(tmp_path):
+    write_jsonl(tmp_path / "in" / "a.jsonl", synthetic_docs(50))
+    p = _pipeline(tmp_path, f"inputs:\n  - path: {tmp_path}/in\nsteps:\n  - length_filter: {{min_words: 10}}\n")
+    res = runner.invoke(app, ["run", str(p), "--out", str(tmp_path / "run"), "--set", "executor.workers=1"])
+    assert res.exit_code == 0, res.output
+    assert "accounted for" in res.output and "length_filter" in res.output
+    assert pq.read_table(tmp_path / "run" / "stats" / "docs.parquet").num_rows == 50
+
+
+def test_dry_run_writes_nothing(tmp_path):
+    write_jsonl(tmp_path / "in" / "a.jsonl", synthetic_docs(5))
+    p = _pipeline(tmp_path, f"inputs:\n  - path: {tmp_path}/in/*.jsonl\nsteps: [normalize_text]\n")
+    res = runner.invoke(app, ["run", str(p), "--out", str(tmp_path / "run"), "--dry-run"])
+    assert res.exit_code == 0 and "1 task(s)" in res.output and "read -> normalize_text -> write" in res.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_config_errors_exit_2_with_a_message_and_no_traceback(tmp_path):
+    p = _pipeline(tmp_path, "inputs:\n  - path: x.jsonl\nsteps:\n  - normalise_text: {}\n")
+    res = runner.invoke(app, ["run", str(p), "--out", str(tmp_path / "run")])
+    assert res.exit_code == 2
+    assert "did you mean 'normalize_text'" in res.output and "Traceback" not in res.output
+    missing = runner.invoke(app, ["run", str(_pipeline(tmp_path, "inputs:\n  - path: nowhere/*.jsonl\n")),
+                                  "--out", str(tmp_path / "r2")])
+    assert missing.exit_code == 2 and "matches no files" in missing.output
+
+
+def test_steps_lists_parameters():
+    res = runner.invoke(app, ["steps"])
+    assert res.exit_code == 0 and "length_filter" in res.output and "min_words = 0" in res.output

@@ -1,0 +1,44 @@
+"""normalize_text: the byte-flag short-cut must equal the full regex chain on every row."""
+
+import pyarrow as pa
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from curator.text.normalize import NormalizeText, normalize_array
+
+ALPHABET = st.sampled_from(list("ab c\t\n\r\x00\x07\x0b\x0c\x7f\x85\u00a0\u2003\ufeff\u0301éeÅ\u212b中 ") + ["\r\n"])
+texts = st.lists(st.lists(ALPHABET, max_size=30).map("".join), min_size=1, max_size=20)
+
+
+def _batch(values):
+    return pa.RecordBatch.from_pydict({"text": pa.array(values, pa.string()), "id": [str(i) for i in range(len(values))]})
+
+
+@settings(max_examples=300, deadline=None)
+@given(texts, st.booleans(), st.sampled_from([None, 0, 1, 2]))
+def test_fast_path_equals_reference(values, collapse, blank):
+    step = NormalizeText(collapse_spaces=collapse, max_blank_lines=blank)
+    got = step.process(_batch(values)).column("text").to_pylist()
+    ref = normalize_array(pa.array(values, pa.string()), **step.model_dump()).to_pylist()
+    assert got == ref
+
+
+@settings(max_examples=100, deadline=None)
+@given(texts)
+def test_idempotent(values):
+    step = NormalizeText()
+    once = step.process(_batch(values))
+    assert step.process(once).column("text").to_pylist() == once.column("text").to_pylist()
+
+
+def test_examples():
+    values = ["  Hello\r\nworld \t\n\n\n\nend  ", "cafe\u0301\u00a0bar", "ctl\x00\x07x\ufeff", "    indented()\n"]
+    out = NormalizeText().process(_batch(values)).column("text").to_pylist()
+    assert out == ["Hello\nworld\n\nend", "caf\u00e9 bar", "ctlx", "indented()"]
+    keep = NormalizeText(strip=False).process(_batch(["    def f():\n        return 1\n"])).column("text").to_pylist()
+    assert keep == ["    def f():\n        return 1\n"]  # indentation survives by default
+
+
+def test_sliced_batch():
+    b = _batch(["x  \n", "clean", "y\r\n"]).slice(1, 2)
+    assert NormalizeText().process(b).column("text").to_pylist() == ["clean", "y"]
