@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 from curator.errors import ConfigError, CuratorError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Data curation and mixing for language-model training data.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Data curation and mixing for language-model training data.",
+)
 
 
 def _fail(exc: CuratorError) -> None:
@@ -24,7 +27,7 @@ def run(
     pipeline: Path = typer.Argument(..., help="pipeline YAML, e.g. pipelines/quickstart.yaml"),
     out: Path = typer.Option(..., "--out", "-o", help="run folder (created, or resumed if it holds this run)"),
     set_: list[str] = typer.Option([], "--set", help="override a config key: --set executor.workers=2"),
-    workers: Optional[int] = typer.Option(None, "--workers", "-w", min=1, help="processes (default: one per core)"),
+    workers: int | None = typer.Option(None, "--workers", "-w", min=1, help="processes (default: one per core)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="validate and print the plan; write nothing"),
     overwrite: bool = typer.Option(False, "--overwrite", help="delete the run folder first"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress output"),
@@ -72,8 +75,10 @@ def _print_summary(summary) -> None:
     typer.echo(f"\n{'step':<18}{'rows in':>12}{'rows out':>12}{'dropped':>10}{'MB in':>10}{'seconds':>10}")
     for (_, name), a in sorted(agg.items()):
         typer.echo(f"{name:<18}{a['in']:>12,}{a['out']:>12,}{a['dropped']:>10,}{a['mb']:>10.1f}{a['s']:>10.2f}")
-    typer.echo(f"\n{summary.records:,} documents: {summary.kept:,} kept, {summary.dropped:,} dropped, "
-               f"{summary.rejected_docs:,} rejected -> accounted for")
+    typer.echo(
+        f"\n{summary.records:,} documents: {summary.kept:,} kept, {summary.dropped:,} dropped, "
+        f"{summary.rejected_docs:,} rejected -> accounted for"
+    )
     for reason, n in summary.dropped_by_reason.items():
         typer.echo(f"  dropped {reason}: {n:,}")
     for reason, n in summary.rejects_by_reason.items():
@@ -95,8 +100,10 @@ def sample(
     from curator.sample import build_sample
 
     manifest = build_sample(out, max_docs=max_docs, max_mb=max_mb, seed=seed, shard_docs=shard_docs, force=force)
-    typer.echo(f"{manifest['docs']:,} documents, {manifest['bytes'] / 1e6:.1f} MB in {len(manifest['files'])} "
-               f"shard(s) under {out}")
+    typer.echo(
+        f"{manifest['docs']:,} documents, {manifest['bytes'] / 1e6:.1f} MB in {len(manifest['files'])} "
+        f"shard(s) under {out}"
+    )
     for name, s in sorted(manifest["sources"].items()):
         typer.echo(f"  {name:<6} {s['docs']:>7,} docs {s['bytes'] / 1e6:>8.1f} MB")
 
@@ -135,4 +142,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-

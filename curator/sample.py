@@ -25,8 +25,9 @@ MAN_ROOT = Path("/usr/share/man")
 DOC_ROOT = Path("/usr/share/doc")
 MIN_CHARS = 200
 MAX_FILE_BYTES = 256 << 10
-DOC_NAMES = re.compile(r"^(readme|news|changelog|changes|copyright|authors|todo|faq|.*\.(txt|md|rst))(\.gz)?$",
-                       re.IGNORECASE)
+DOC_NAMES = re.compile(
+    r"^(readme|news|changelog|changes|copyright|authors|todo|faq|.*\.(txt|md|rst))(\.gz)?$", re.IGNORECASE
+)
 
 
 def _read_text(path: Path) -> str | None:
@@ -64,14 +65,20 @@ def prose_docs(seed: int) -> Iterator[dict]:
             continue
         module = ".".join(path.relative_to(root).with_suffix("").parts)
         nodes = [(module, tree)] + [
-            (f"{module}.{n.name}", n) for n in ast.walk(tree)
+            (f"{module}.{n.name}", n)
+            for n in ast.walk(tree)
             if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
         ]
         for qualname, node in nodes:
             doc = ast.get_docstring(node)
             if doc and len(doc) >= MIN_CHARS:
-                yield {"id": f"pydoc:{qualname}:{getattr(node, 'lineno', 0)}", "source": "prose", "text": doc,
-                       "kind": "docstring", "module": module}
+                yield {
+                    "id": f"pydoc:{qualname}:{getattr(node, 'lineno', 0)}",
+                    "source": "prose",
+                    "text": doc,
+                    "kind": "docstring",
+                    "module": module,
+                }
 
 
 def code_docs(seed: int) -> Iterator[dict]:
@@ -85,10 +92,60 @@ def code_docs(seed: int) -> Iterator[dict]:
 
 
 _FONT = re.compile(r"\\f(\[[^\]]*\]|\(..|.)|\\s[+-]?\d+|\\[&|^%:,/]|\\\*\(..|\\\*.")
-_GLYPH = {"em": "\u2014", "en": "\u2013", "aq": "'", "dq": '"', "lq": "\u201c", "rq": "\u201d", "bu": "\u2022",
-          "co": "\u00a9", "rg": "\u00ae", "mu": "\u00d7", "de": "\u00b0", "hy": "-", "ti": "~", "ha": "^"}
-_DROP = {"TH", "so", "ds", "de", "nr", "if", "ie", "el", "ft", "in", "ta", "ne", "nh", "ad", "na", "hy", "fi", "nf",
-         "ti", "ll", "ps", "vs", "tr", "IX", "rm", "als", "am", "ig", "..", "Dd", "Dt", "Os", "cc", "ec", "eo", "mso"}
+_GLYPH = {
+    "em": "\u2014",
+    "en": "\u2013",
+    "aq": "'",
+    "dq": '"',
+    "lq": "\u201c",
+    "rq": "\u201d",
+    "bu": "\u2022",
+    "co": "\u00a9",
+    "rg": "\u00ae",
+    "mu": "\u00d7",
+    "de": "\u00b0",
+    "hy": "-",
+    "ti": "~",
+    "ha": "^",
+}
+_DROP = {
+    "TH",
+    "so",
+    "ds",
+    "de",
+    "nr",
+    "if",
+    "ie",
+    "el",
+    "ft",
+    "in",
+    "ta",
+    "ne",
+    "nh",
+    "ad",
+    "na",
+    "hy",
+    "fi",
+    "nf",
+    "ti",
+    "ll",
+    "ps",
+    "vs",
+    "tr",
+    "IX",
+    "rm",
+    "als",
+    "am",
+    "ig",
+    "..",
+    "Dd",
+    "Dt",
+    "Os",
+    "cc",
+    "ec",
+    "eo",
+    "mso",
+}
 _BREAK = {"PP", "LP", "P", "sp", "br", "TP", "IP", "RS", "RE", "Pp", "Bl", "El", "Bd", "Ed", "HP", "TQ"}
 
 
@@ -96,7 +153,7 @@ def troff_to_text(src: str) -> str:
     """Crude troff/man/mdoc to plain text: macros dropped or unwrapped, escapes resolved."""
     out: list[str] = []
     for line in src.splitlines():
-        if line.startswith((".\\\"", "'\\\"", '.\\"')) or line.strip() in (".", "'"):
+        if line.startswith(('.\\"', "'\\\"", '.\\"')) or line.strip() in (".", "'"):
             continue
         if line.startswith((".", "'")):
             parts = line[1:].strip().split(None, 1)
@@ -155,16 +212,28 @@ def doc_docs(seed: int) -> Iterator[dict]:
 GENERATORS = {"prose": prose_docs, "code": code_docs, "man": man_docs, "docs": doc_docs}
 
 
-def build_sample(out: str | Path, max_docs: int = 50_000, max_mb: float = 16.0, seed: int = 0,
-                 shard_docs: int = 500, force: bool = False) -> dict:
+def build_sample(
+    out: str | Path,
+    max_docs: int = 50_000,
+    max_mb: float = 16.0,
+    seed: int = 0,
+    shard_docs: int = 500,
+    force: bool = False,
+) -> dict:
     """Write `out/part-NNNN.jsonl.zst` shards and `out/MANIFEST.json`; returns the manifest.
 
     Each next document comes from the source with the fewest bytes so far (so bytes are balanced across
-    sources) until `max_docs` documents or `max_mb` megabytes of text; then all are shuffled with `seed`. An existing corpus built with the same arguments is kept.
+    sources) until `max_docs` documents or `max_mb` megabytes of text; then all are shuffled with `seed`.
+    An existing corpus built with the same arguments is kept.
     """
     out = Path(out)
-    args = {"max_docs": max_docs, "max_mb": max_mb, "seed": seed, "shard_docs": shard_docs,
-            "python": sys.version.split()[0]}
+    args = {
+        "max_docs": max_docs,
+        "max_mb": max_mb,
+        "seed": seed,
+        "shard_docs": shard_docs,
+        "python": sys.version.split()[0],
+    }
     manifest_path = out / "MANIFEST.json"
     if not force and manifest_path.exists():
         previous = json.loads(manifest_path.read_text())

@@ -42,8 +42,10 @@ def stable_id_prefix(source: str, file_key: str) -> str:
 
 def stable_ids(sources: pa.Array, file_key: str, rows: pa.Array) -> pa.Array:
     """Ids `<prefix(source, file)>:<row>` for rows that have none; the same on every re-run."""
-    encoded = pc.dictionary_encode(sources).combine_chunks() if isinstance(sources, pa.ChunkedArray) else (
-        pc.dictionary_encode(sources)
+    encoded = (
+        pc.dictionary_encode(sources).combine_chunks()
+        if isinstance(sources, pa.ChunkedArray)
+        else (pc.dictionary_encode(sources))
     )
     prefixes = pa.array([stable_id_prefix(s, file_key) for s in encoded.dictionary.to_pylist()], pa.string())
     per_row = pc.take(prefixes, encoded.indices)

@@ -25,15 +25,22 @@ def schema_to_json(name: str, schema: pa.Schema, description: str) -> dict:
 def all_schemas() -> dict[str, dict]:
     docs = pa.schema(DOCS_BASE_FIELDS, metadata={"curator.schema_version": "1"})
     return {
-        "document": schema_to_json("document", DOCUMENT_SCHEMA,
-                                   "Rows of output/*.parquet. meta is a JSON object of the unmapped input fields."),
-        "provenance": schema_to_json("provenance", PROVENANCE_SCHEMA,
-                                     "Columns carried beside documents while they flow; they go to stats only."),
-        "docs": schema_to_json("docs", docs, "stats/docs.parquet: one row per input document that was read; "
-                               "the score columns of the pipeline's steps follow these base columns."),
+        "document": schema_to_json(
+            "document", DOCUMENT_SCHEMA, "Rows of output/*.parquet. meta is a JSON object of the unmapped input fields."
+        ),
+        "provenance": schema_to_json(
+            "provenance", PROVENANCE_SCHEMA, "Columns carried beside documents while they flow; they go to stats only."
+        ),
+        "docs": schema_to_json(
+            "docs",
+            docs,
+            "stats/docs.parquet: one row per input document that was read; "
+            "the score columns of the pipeline's steps follow these base columns.",
+        ),
         "steps": schema_to_json("steps", STEPS_SCHEMA, "stats/steps.parquet: one row per (task, step)."),
-        "rejects": schema_to_json("rejects", REJECTS_SCHEMA,
-                                  "rejects/rejects.parquet: records or files that could not be read."),
+        "rejects": schema_to_json(
+            "rejects", REJECTS_SCHEMA, "rejects/rejects.parquet: records or files that could not be read."
+        ),
     }
 
 

@@ -37,8 +37,9 @@ def test_config_errors_exit_2_with_a_message_and_no_traceback(tmp_path):
     res = runner.invoke(app, ["run", str(p), "--out", str(tmp_path / "run")])
     assert res.exit_code == 2
     assert "did you mean 'normalize_text'" in res.output and "Traceback" not in res.output
-    missing = runner.invoke(app, ["run", str(_pipeline(tmp_path, "inputs:\n  - path: nowhere/*.jsonl\n")),
-                                  "--out", str(tmp_path / "r2")])
+    missing = runner.invoke(
+        app, ["run", str(_pipeline(tmp_path, "inputs:\n  - path: nowhere/*.jsonl\n")), "--out", str(tmp_path / "r2")]
+    )
     assert missing.exit_code == 2 and "matches no files" in missing.output
 
 

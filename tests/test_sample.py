@@ -29,7 +29,7 @@ def test_sample_is_multi_domain_and_labelled(sample_corpus):
 
 def test_sample_is_deterministic_and_sized(tmp_path):
     a = build_sample(tmp_path / "a", max_docs=60, max_mb=5, seed=1, shard_docs=25)
-    b = build_sample(tmp_path / "b", max_docs=60, max_mb=5, seed=1, shard_docs=25)
+    build_sample(tmp_path / "b", max_docs=60, max_mb=5, seed=1, shard_docs=25)
     assert a["docs"] == 60 and a["files"] == ["part-0000.jsonl.zst", "part-0001.jsonl.zst", "part-0002.jsonl.zst"]
     for name in a["files"]:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
@@ -38,7 +38,12 @@ def test_sample_is_deterministic_and_sized(tmp_path):
 
 
 def test_troff_to_text():
-    src = '.\\" comment\n.TH LS 1\n.SH NAME\nls \\- list directory contents\n.SH SYNOPSIS\n.B ls\n' \
-          '[\\fIOPTION\\fR]... [\\fIFILE\\fR]...\n.PP\nList information\\(emabout files.\n'
+    src = (
+        '.\\" comment\n.TH LS 1\n.SH NAME\nls \\- list directory contents\n.SH SYNOPSIS\n.B ls\n'
+        "[\\fIOPTION\\fR]... [\\fIFILE\\fR]...\n.PP\nList information\\(emabout files.\n"
+    )
     text = troff_to_text(src)
-    assert text == "NAME\nls - list directory contents\n\nSYNOPSIS\nls\n[OPTION]... [FILE]...\n\nList information\u2014about files."
+    assert text == (
+        "NAME\nls - list directory contents\n\nSYNOPSIS\nls\n[OPTION]... [FILE]...\n\n"
+        "List information\u2014about files."
+    )

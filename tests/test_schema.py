@@ -24,8 +24,16 @@ def test_stable_ids_are_unique_per_row_and_repeatable(sources, file_key):
 
 
 def test_validate_documents():
-    ok = pa.table({"id": ["1"], "source": ["s"], "text": ["t"], "meta": [None], "url": [None],
-                   "created": pa.array([None], pa.timestamp("us", tz="UTC"))}).cast(DOCUMENT_SCHEMA)
+    ok = pa.table(
+        {
+            "id": ["1"],
+            "source": ["s"],
+            "text": ["t"],
+            "meta": [None],
+            "url": [None],
+            "created": pa.array([None], pa.timestamp("us", tz="UTC")),
+        }
+    ).cast(DOCUMENT_SCHEMA)
     validate_documents(ok)
     with pytest.raises(ValueError, match="missing document column 'text'"):
         validate_documents(ok.drop_columns(["text"]))

@@ -140,8 +140,11 @@ def build_documents(
     n_bytes = text_bytes(text)
     for i in np.flatnonzero(n_bytes > limits.max_doc_bytes):
         if not bad[i]:
-            reject(int(i), "document_too_large",
-                   f"text has {int(n_bytes[i]):,} bytes, over max_doc_bytes={limits.max_doc_bytes:,}")
+            reject(
+                int(i),
+                "document_too_large",
+                f"text has {int(n_bytes[i]):,} bytes, over max_doc_bytes={limits.max_doc_bytes:,}",
+            )
     file_col = _constant(shard.file_key, n)
     batch = pa.RecordBatch.from_arrays(
         [ids, source, text, meta, url, created, file_col, rows_arr, pa.array(n_bytes, pa.int64())],
@@ -176,8 +179,9 @@ def arrow_to_documents(
     def raw_of(i: int) -> str:
         return orjson.dumps(batch.slice(i, 1).to_pylist()[0], default=str).decode()
 
-    return build_documents(columns, encode_meta(batch, f), rows, shard, limits, rejects, raw_of,
-                           already_bad=already_bad)
+    return build_documents(
+        columns, encode_meta(batch, f), rows, shard, limits, rejects, raw_of, already_bad=already_bad
+    )
 
 
 def _decode_binary(arr: pa.Array, rows: np.ndarray, shard: Shard, rejects: RejectSink):
@@ -194,6 +198,13 @@ def _decode_binary(arr: pa.Array, rows: np.ndarray, shard: Shard, rejects: Rejec
         except UnicodeDecodeError as exc:
             bad[i] = True
             out.append("")
-            rejects.add(Reject(file=shard.file_key, row=int(rows[i]), reason="invalid_utf8",
-                               detail=f"text is not valid UTF-8: {exc}", raw=v))
+            rejects.add(
+                Reject(
+                    file=shard.file_key,
+                    row=int(rows[i]),
+                    reason="invalid_utf8",
+                    detail=f"text is not valid UTF-8: {exc}",
+                    raw=v,
+                )
+            )
     return pa.array(out, pa.string()), bad

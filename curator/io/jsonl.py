@@ -123,8 +123,9 @@ class JsonlReader:
             try:
                 chunk = stream.read(limits.batch_bytes)
             except TRUNCATION_ERRORS as exc:
-                self._file_reject("truncated_file", f"stream ends early after line {line_no - 1}: {exc}",
-                                  None, line=line_no, raw=buf)
+                self._file_reject(
+                    "truncated_file", f"stream ends early after line {line_no - 1}: {exc}", None, line=line_no, raw=buf
+                )
                 return
             if not chunk:
                 if buf.strip():
@@ -162,8 +163,12 @@ class JsonlReader:
                 size += nl
                 rest = chunk[nl + 1 :]
         self.records += 1
-        self._reject(line_no, "document_too_large",
-                     f"line has {size:,}+ bytes, over max_doc_bytes={self.limits.max_doc_bytes:,}", head)
+        self._reject(
+            line_no,
+            "document_too_large",
+            f"line has {size:,}+ bytes, over max_doc_bytes={self.limits.max_doc_bytes:,}",
+            head,
+        )
         return rest
 
     # -- parsing ---------------------------------------------------------------------------------------
@@ -189,8 +194,9 @@ class JsonlReader:
                 if any(not pa.types.is_timestamp(table.schema.field(c).type) for c in inferred_ts):
                     return None
                 schema = pa.schema([(c, pa.string()) for c in inferred_ts])
-                table = pj.read_json(io.BytesIO(block), read_options=opts,
-                                     parse_options=pj.ParseOptions(explicit_schema=schema))
+                table = pj.read_json(
+                    io.BytesIO(block), read_options=opts, parse_options=pj.ParseOptions(explicit_schema=schema)
+                )
         except (pa.ArrowInvalid, UnicodeDecodeError, ValueError):
             return None
         batch = table.combine_chunks().to_batches()[0] if table.num_rows else None
@@ -209,14 +215,27 @@ class JsonlReader:
                 return None
         columns = {
             key: batch.column(name)
-            for key, name in (("text", f.text), ("id", f.id), ("source", f.source), ("url", f.url),
-                              ("created", f.created))
+            for key, name in (
+                ("text", f.text),
+                ("id", f.id),
+                ("source", f.source),
+                ("url", f.url),
+                ("created", f.created),
+            )
             if name in names
         }
         rows = np.arange(first_line - 1, first_line - 1 + batch.num_rows, dtype=np.int64)
         self.records += batch.num_rows
-        return build_documents(columns, encode_meta(batch, f), rows, self.shard, self.limits, self.rejects,
-                               raw_of=lambda i: block.split(b"\n")[i], lines=rows + 1)
+        return build_documents(
+            columns,
+            encode_meta(batch, f),
+            rows,
+            self.shard,
+            self.limits,
+            self.rejects,
+            raw_of=lambda i: block.split(b"\n")[i],
+            lines=rows + 1,
+        )
 
     def _parse_slow(self, block: bytes, first_line: int) -> pa.RecordBatch | None:
         """Parse line by line with orjson, so each bad line is rejected with its exact line number."""
@@ -234,8 +253,12 @@ class JsonlReader:
                 continue
             self.records += 1
             if len(line) > self.limits.max_doc_bytes:
-                self._reject(line_no, "document_too_large",
-                             f"line has {len(line):,} bytes, over max_doc_bytes={self.limits.max_doc_bytes:,}", line)
+                self._reject(
+                    line_no,
+                    "document_too_large",
+                    f"line has {len(line):,} bytes, over max_doc_bytes={self.limits.max_doc_bytes:,}",
+                    line,
+                )
                 continue
             try:
                 obj = orjson.loads(line)
@@ -252,7 +275,7 @@ class JsonlReader:
             problem = _pop_mapped(obj, f, cols)
             if problem is not None:
                 for values in cols.values():  # undo the partial append
-                    del values[len(rows):]
+                    del values[len(rows) :]
                 self._reject(line_no, problem[0], problem[1], line)
                 continue
             meta.append(orjson.dumps(obj).decode() if obj else None)
@@ -267,19 +290,46 @@ class JsonlReader:
         if any(v is not None for v in cols["created"]):
             columns["created"] = pa.array([None if v is None else str(v) for v in cols["created"]], pa.string())
         rows_np = np.asarray(rows, dtype=np.int64)
-        return build_documents(columns, pa.array(meta, pa.string()), rows_np, self.shard, self.limits,
-                               self.rejects, raw_of=lambda i: raws[i], lines=rows_np + 1)
+        return build_documents(
+            columns,
+            pa.array(meta, pa.string()),
+            rows_np,
+            self.shard,
+            self.limits,
+            self.rejects,
+            raw_of=lambda i: raws[i],
+            lines=rows_np + 1,
+        )
 
     # -- rejects ---------------------------------------------------------------------------------------
 
     def _reject(self, line_no: int, reason: str, detail: str, raw: bytes | None) -> None:
-        self.rejects.add(Reject(file=self.shard.file_key, line=line_no, row=line_no - 1, reason=reason,
-                                detail=detail, raw=raw, source=self.shard.force_source))
+        self.rejects.add(
+            Reject(
+                file=self.shard.file_key,
+                line=line_no,
+                row=line_no - 1,
+                reason=reason,
+                detail=detail,
+                raw=raw,
+                source=self.shard.force_source,
+            )
+        )
 
-    def _file_reject(self, reason: str, detail: str, n_docs: int | None, line: int | None = None,
-                     raw: bytes | None = None) -> None:
-        self.rejects.add(Reject(file=self.shard.file_key, line=line, reason=reason, detail=detail, raw=raw,
-                                n_docs=n_docs, source=self.shard.force_source))
+    def _file_reject(
+        self, reason: str, detail: str, n_docs: int | None, line: int | None = None, raw: bytes | None = None
+    ) -> None:
+        self.rejects.add(
+            Reject(
+                file=self.shard.file_key,
+                line=line,
+                reason=reason,
+                detail=detail,
+                raw=raw,
+                n_docs=n_docs,
+                source=self.shard.force_source,
+            )
+        )
 
 
 def _pop_mapped(obj: dict, f, cols: dict[str, list]) -> tuple[str, str] | None:

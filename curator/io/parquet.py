@@ -40,9 +40,13 @@ class ParquetReader:
                 try:
                     docs = arrow_to_documents(batch, row, self.shard, self.limits, self.rejects)
                 except SchemaMismatch as exc:
-                    self._file_reject("schema_mismatch", f"{exc}; the file's {total - row:,} rows from row {row} "
-                                      "cannot be read as documents (map the fields with text_field/id_field/...)",
-                                      total - row, row=row)
+                    self._file_reject(
+                        "schema_mismatch",
+                        f"{exc}; the file's {total - row:,} rows from row {row} "
+                        "cannot be read as documents (map the fields with text_field/id_field/...)",
+                        total - row,
+                        row=row,
+                    )
                     self.records = total
                     return
                 row += batch.num_rows
@@ -53,5 +57,13 @@ class ParquetReader:
             self._file_reject("truncated_file", f"reading failed after row {row}: {exc}", None, row=row)
 
     def _file_reject(self, reason: str, detail: str, n_docs: int | None, row: int | None = None) -> None:
-        self.rejects.add(Reject(file=self.shard.file_key, row=row, reason=reason, detail=detail, n_docs=n_docs,
-                                source=self.shard.force_source))
+        self.rejects.add(
+            Reject(
+                file=self.shard.file_key,
+                row=row,
+                reason=reason,
+                detail=detail,
+                n_docs=n_docs,
+                source=self.shard.force_source,
+            )
+        )

@@ -13,8 +13,18 @@ from curator.io.parquet import ParquetReader
 from curator.io.rejects import RejectSink
 from curator.io.sources import ReadLimits, Shard
 
-JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson", ".jsonl.gz", ".json.gz", ".ndjson.gz", ".jsonl.zst",
-                  ".json.zst", ".jsonl.zstd", ".ndjson.zst")
+JSONL_SUFFIXES = (
+    ".jsonl",
+    ".json",
+    ".ndjson",
+    ".jsonl.gz",
+    ".json.gz",
+    ".ndjson.gz",
+    ".jsonl.zst",
+    ".json.zst",
+    ".jsonl.zstd",
+    ".ndjson.zst",
+)
 PARQUET_SUFFIXES = (".parquet", ".pq")
 
 

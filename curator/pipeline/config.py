@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from pathlib import Path
@@ -117,7 +118,7 @@ def _step_entry(entry: Any, index: int) -> dict[str, dict]:
     if isinstance(entry, str):
         return {entry: {}}
     if isinstance(entry, dict) and len(entry) == 1:
-        (name, params), = entry.items()
+        ((name, params),) = entry.items()
         if params is None:
             params = {}
         if not isinstance(params, dict):
@@ -132,8 +133,10 @@ def _validate_steps(steps: list[dict], where: str) -> list[str]:
     for i, entry in enumerate(steps):
         for name, params in entry.items():
             if name not in registry:
-                problems.append(f"{where}steps[{i}]: unknown step '{name}'{suggest(name, registry)}; "
-                                f"known steps: {', '.join(registry)}")
+                problems.append(
+                    f"{where}steps[{i}]: unknown step '{name}'{suggest(name, registry)}; "
+                    f"known steps: {', '.join(registry)}"
+                )
                 continue
             cls = registry[name]
             try:
@@ -218,10 +221,8 @@ def parse_pipeline(data: Any, origin: str = "<config>") -> PipelineConfig:
     except ValidationError as exc:
         problems = _explain(exc, PipelineConfig, "")
         if isinstance(data.get("steps"), list):
-            try:
+            with contextlib.suppress(ValueError):
                 problems += _validate_steps([_step_entry(s, i) for i, s in enumerate(data["steps"])], "")
-            except ValueError:
-                pass
         raise ConfigError(f"{origin}: invalid pipeline\n  " + "\n  ".join(dict.fromkeys(problems))) from None
     problems = _validate_steps(config.steps, "")
     if problems:

@@ -106,8 +106,10 @@ def run_pipeline(
     finally:
         progress.close()
     if failures:
-        raise RunError(f"{len(failures)} task(s) failed; fix the cause and re-run the same command to resume:\n  "
-                       + "\n  ".join(failures[:10]))
+        raise RunError(
+            f"{len(failures)} task(s) failed; fix the cause and re-run the same command to resume:\n  "
+            + "\n  ".join(failures[:10])
+        )
     summary = finalize(run, config, len(shards), ran=len(pending))
     log.info("finished: %s", json.dumps(asdict(summary)))
     return summary
@@ -128,8 +130,12 @@ def finalize(run: RunFolder, config: PipelineConfig, n_tasks: int, ran: int) -> 
     """Merge the per-task stats parts (kept: they let any task be redone), then check the accounting."""
     markers = [TaskResult.from_marker(run.read_marker(i)) for i in range(n_tasks)]
     if ran or not run.finished_tables_exist():
-        missing = [p for i in range(n_tasks) for p in (run.docs_part(i), run.steps_part(i), run.rejects_part(i))
-                   if not p.exists()]
+        missing = [
+            p
+            for i in range(n_tasks)
+            for p in (run.docs_part(i), run.steps_part(i), run.rejects_part(i))
+            if not p.exists()
+        ]
         if missing:
             raise RunError(f"{run.root}: per-task stats are missing ({missing[0].name}, ...); re-run with --overwrite")
         _merge([run.docs_part(i) for i in range(n_tasks)], run.docs_table, docs_schema(config.build_steps()))
@@ -167,5 +173,17 @@ def account(run: RunFolder, markers: list[TaskResult], ran: int) -> RunSummary:
     by_reason = {r["values"]: r["counts"] for r in pc.value_counts(reasons).to_pylist()} if len(reasons) else {}
     rej = rejects.column("reason")
     rej_by = {r["values"]: r["counts"] for r in pc.value_counts(rej).to_pylist()} if len(rej) else {}
-    return RunSummary(str(run.root), len(markers), ran, records, kept, dropped, rejected, rejects.num_rows,
-                      len(outputs), output_rows, dict(sorted(by_reason.items())), dict(sorted(rej_by.items())))
+    return RunSummary(
+        str(run.root),
+        len(markers),
+        ran,
+        records,
+        kept,
+        dropped,
+        rejected,
+        rejects.num_rows,
+        len(outputs),
+        output_rows,
+        dict(sorted(by_reason.items())),
+        dict(sorted(rej_by.items())),
+    )

@@ -30,8 +30,19 @@ def shards_for_input(cfg: InputConfig) -> list[Shard]:
         key = path.name + (f"/{cfg.split}" if cfg.split else "")
         stat = path.stat()
         return [
-            Shard("hf", str(path.resolve()), key, _default_source(cfg, path), cfg.source, fields, cfg.split,
-                  lo, min(lo + cfg.rows_per_task, total), 0, stat.st_mtime_ns)
+            Shard(
+                "hf",
+                str(path.resolve()),
+                key,
+                _default_source(cfg, path),
+                cfg.source,
+                fields,
+                cfg.split,
+                lo,
+                min(lo + cfg.rows_per_task, total),
+                0,
+                stat.st_mtime_ns,
+            )
             for lo in range(0, max(total, 1), cfg.rows_per_task)
         ]
     root, files = find_files(cfg.path, cfg.format)
@@ -44,8 +55,18 @@ def shards_for_input(cfg: InputConfig) -> list[Shard]:
             raise ConfigError(f"cannot tell the format of '{f}'; set format: jsonl or format: parquet")
         st = f.stat()
         key = os.path.relpath(f, root)
-        shards.append(Shard(fmt, str(f.resolve()), key, _default_source(cfg, root), cfg.source, fields,
-                            size_bytes=st.st_size, mtime_ns=st.st_mtime_ns))
+        shards.append(
+            Shard(
+                fmt,
+                str(f.resolve()),
+                key,
+                _default_source(cfg, root),
+                cfg.source,
+                fields,
+                size_bytes=st.st_size,
+                mtime_ns=st.st_mtime_ns,
+            )
+        )
     return shards
 
 
@@ -56,8 +77,9 @@ def plan_tasks(config: PipelineConfig) -> list[Shard]:
     for i, s in enumerate(shards):
         key = (s.default_source, s.force_source, s.file_key, s.row_start)
         if key in seen:
-            raise ConfigError(f"input file '{s.file_key}' appears twice (tasks {seen[key]} and {i}); "
-                              "give the inputs different names")
+            raise ConfigError(
+                f"input file '{s.file_key}' appears twice (tasks {seen[key]} and {i}); give the inputs different names"
+            )
         seen[key] = i
     return shards
 

@@ -41,8 +41,12 @@ class TaskProgress:
             if now - self._last >= self.every or self.done == self.total:
                 self._last = now
                 rate = self.docs / max(now - self._start, 1e-9)
-                print(f"[curator] {self.done}/{self.total} tasks, {self.docs:,} docs read, {self.kept:,} kept, "
-                      f"{rate:,.0f} docs/s", file=sys.stderr, flush=True)
+                print(
+                    f"[curator] {self.done}/{self.total} tasks, {self.docs:,} docs read, {self.kept:,} kept, "
+                    f"{rate:,.0f} docs/s",
+                    file=sys.stderr,
+                    flush=True,
+                )
 
     def close(self) -> None:
         if self._bar is not None:

@@ -73,10 +73,7 @@ def with_columns(batch: pa.RecordBatch, columns: dict[str, pa.Array]) -> pa.Reco
     """`batch` with `columns` appended, replacing same-named ones."""
     for name, values in columns.items():
         idx = batch.schema.get_field_index(name)
-        if idx >= 0:
-            batch = batch.set_column(idx, name, values)
-        else:
-            batch = batch.append_column(name, values)
+        batch = batch.set_column(idx, name, values) if idx >= 0 else batch.append_column(name, values)
     return batch
 
 

@@ -97,9 +97,14 @@ def run_task(task: int, shard: Shard, config: PipelineConfig, run_root: str) -> 
 
     rejects = RejectSink(run.rejects_part(task), on_reject=on_reject)
     docs = DocStatsWriter(run.docs_part(task), docs_schema(steps))
-    out = ShardedParquetWriter(run.output, run.output_prefix(task), DOCUMENT_SCHEMA,
-                               config.output.max_shard_bytes, config.output.compression,
-                               config.output.compression_level)
+    out = ShardedParquetWriter(
+        run.output,
+        run.output_prefix(task),
+        DOCUMENT_SCHEMA,
+        config.output.max_shard_bytes,
+        config.output.compression,
+        config.output.compression_level,
+    )
     ctx = StepContext(task=task, seed=config.seed, run_dir=run_root, on_drop=docs.write_dropped)
     writers = (out, docs, rejects)
     try:
@@ -127,9 +132,17 @@ def run_task(task: int, shard: Shard, config: PipelineConfig, run_root: str) -> 
         for w in writers:
             w.abort()
         raise
-    result = TaskResult(task=task, shard=shard.describe(), records=reader.records, rejected_docs=rejected_docs,
-                        rejects=rejects.count, kept=out.rows, dropped=docs.dropped, outputs=outputs,
-                        seconds=round(time.perf_counter() - started, 3))
+    result = TaskResult(
+        task=task,
+        shard=shard.describe(),
+        records=reader.records,
+        rejected_docs=rejected_docs,
+        rejects=rejects.count,
+        kept=out.rows,
+        dropped=docs.dropped,
+        outputs=outputs,
+        seconds=round(time.perf_counter() - started, 3),
+    )
     log.info("done: %s", json.dumps(asdict(result)))
     write_atomic(run.marker(task), json.dumps(asdict(result), indent=1))
     return result
@@ -137,16 +150,37 @@ def run_task(task: int, shard: Shard, config: PipelineConfig, run_root: str) -> 
 
 def _step_rows(task, steps, meters, ctx: StepContext, records: int, rejects: RejectSink) -> list[dict]:
     read = meters[0]
-    rows = [dict(task=task, step_index=0, step="read", rows_in=records, rows_out=read.rows,
-                 rows_dropped=records - read.rows, dropped_by_reason=sorted(rejects.by_reason.items()),
-                 bytes_in=read.bytes, bytes_out=read.bytes, seconds=read.seconds)]
+    rows = [
+        dict(
+            task=task,
+            step_index=0,
+            step="read",
+            rows_in=records,
+            rows_out=read.rows,
+            rows_dropped=records - read.rows,
+            dropped_by_reason=sorted(rejects.by_reason.items()),
+            bytes_in=read.bytes,
+            bytes_out=read.bytes,
+            seconds=read.seconds,
+        )
+    ]
     for i, step in enumerate(steps, start=1):
         before, after = meters[i - 1], meters[i]
         dropped = ctx.dropped.get(step.name, {})
-        rows.append(dict(task=task, step_index=i, step=step.name, rows_in=before.rows, rows_out=after.rows,
-                         rows_dropped=sum(dropped.values()), dropped_by_reason=sorted(dropped.items()),
-                         bytes_in=before.bytes, bytes_out=after.bytes,
-                         seconds=max(after.seconds - before.seconds, 0.0)))
+        rows.append(
+            dict(
+                task=task,
+                step_index=i,
+                step=step.name,
+                rows_in=before.rows,
+                rows_out=after.rows,
+                rows_dropped=sum(dropped.values()),
+                dropped_by_reason=sorted(dropped.items()),
+                bytes_in=before.bytes,
+                bytes_out=after.bytes,
+                seconds=max(after.seconds - before.seconds, 0.0),
+            )
+        )
     return rows
 
 
@@ -158,8 +192,10 @@ def _check_task(task, shard, records, rejected_docs, meters, steps, ctx, written
     for i, step in enumerate(steps, start=1):
         dropped = sum(ctx.dropped.get(step.name, {}).values())
         if meters[i - 1].rows != meters[i].rows + dropped:
-            problems.append(f"step '{step.name}' took {meters[i - 1].rows} rows, gave {meters[i].rows} and "
-                            f"reported {dropped} dropped: {meters[i - 1].rows - meters[i].rows - dropped} unaccounted")
+            problems.append(
+                f"step '{step.name}' took {meters[i - 1].rows} rows, gave {meters[i].rows} and "
+                f"reported {dropped} dropped: {meters[i - 1].rows - meters[i].rows - dropped} unaccounted"
+            )
     if written != meters[-1].rows:
         problems.append(f"{meters[-1].rows} rows reached the writer but {written} were written")
     if docs.kept + docs.dropped != meters[0].rows:

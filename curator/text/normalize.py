@@ -39,7 +39,7 @@ def normalize_array(
     if strip_trailing:
         out = pc.replace_substring_regex(out, r"[ \t]+\n", "\n")
     if max_blank_lines is not None:
-        out = pc.replace_substring_regex(out, "\n{%d,}" % (max_blank_lines + 2), "\n" * (max_blank_lines + 1))
+        out = pc.replace_substring_regex(out, f"\n{{{max_blank_lines + 2},}}", "\n" * (max_blank_lines + 1))
     if strip:
         out = pc.utf8_trim_whitespace(out)
     return out

@@ -42,14 +42,18 @@ def test_field_mapping_and_stable_ids(tmp_path):
 
 
 def test_date_like_strings_stay_strings_in_meta(tmp_path):
-    path = write_jsonl(tmp_path / "d.jsonl", [{"text": "a b", "seen": "2024-01-02"}, {"text": "c", "seen": "2024-03-04"}])
+    recs = [{"text": "a b", "seen": "2024-01-02"}, {"text": "c", "seen": "2024-03-04"}]
+    path = write_jsonl(tmp_path / "d.jsonl", recs)
     docs, _, _ = read_all(JsonlReader, make_shard(path), tmp_path)
     assert [json.loads(d["meta"])["seen"] for d in docs] == ["2024-01-02", "2024-03-04"]
 
 
 def test_created_field_is_parsed_to_utc(tmp_path):
-    recs = [{"text": "a", "created": "2024-01-02T03:04:05Z"}, {"text": "b", "created": "2024-01-02"},
-            {"text": "c", "created": "not a date"}]
+    recs = [
+        {"text": "a", "created": "2024-01-02T03:04:05Z"},
+        {"text": "b", "created": "2024-01-02"},
+        {"text": "c", "created": "not a date"},
+    ]
     path = write_jsonl(tmp_path / "c.jsonl", recs)
     docs, rejects, _ = read_all(JsonlReader, make_shard(path), tmp_path)
     assert [d["text"] for d in docs] == ["a", "b"]

@@ -55,8 +55,12 @@ def test_binary_text_with_bad_utf8_rejects_only_that_row(tmp_path):
 
 def test_oversized_document_is_rejected(tmp_path):
     t = pa.table({"text": ["small", "x" * 5000]})
-    docs, rejects, _ = read_all(ParquetReader, make_shard(_write(tmp_path / "o.parquet", t), "parquet"), tmp_path,
-                                ReadLimits(max_doc_bytes=1000))
+    docs, rejects, _ = read_all(
+        ParquetReader,
+        make_shard(_write(tmp_path / "o.parquet", t), "parquet"),
+        tmp_path,
+        ReadLimits(max_doc_bytes=1000),
+    )
     assert [d["text"] for d in docs] == ["small"] and rejects[0]["reason"] == "document_too_large"
 
 
@@ -65,7 +69,7 @@ def test_truncated_parquet_file_is_unreadable(tmp_path):
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     docs, rejects, _ = read_all(ParquetReader, make_shard(path, "parquet"), tmp_path)
-    assert docs == [] and rejects[0]["reason"] == "unreadable_file" and "t.parquet" == rejects[0]["file"]
+    assert docs == [] and rejects[0]["reason"] == "unreadable_file" and rejects[0]["file"] == "t.parquet"
 
 
 def test_empty_parquet_file(tmp_path):

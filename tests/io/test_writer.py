@@ -11,7 +11,8 @@ from curator.schema import DOCUMENT_SCHEMA
 def _docs(n, start=0):
     return pa.RecordBatch.from_pylist(
         [{"id": str(i), "source": "s", "text": f"text {i} " * 50} for i in range(start, start + n)],
-        schema=DOCUMENT_SCHEMA)
+        schema=DOCUMENT_SCHEMA,
+    )
 
 
 def test_rotation_by_size_and_names(tmp_path):

@@ -23,8 +23,11 @@ def test_unknown_step_suggests_the_closest():
 
 
 def test_unknown_step_key_suggests_the_closest():
-    with pytest.raises(ConfigError, match=r"steps\[0\]\.length_filter\.min_word: unknown key 'min_word' "
-                                          r"\(did you mean 'min_words'\?\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"steps\[0\]\.length_filter\.min_word: unknown key 'min_word' "
+        r"\(did you mean 'min_words'\?\)",
+    ):
         parse_pipeline(dict(BASE, steps=[{"length_filter": {"min_word": 3}}]))
 
 

@@ -6,8 +6,9 @@ from hypothesis import strategies as st
 
 from curator.text.bytes import word_counts
 
-words = st.lists(st.lists(st.sampled_from(list("ab é\t\n\r\x0b\x0c中")), max_size=40).map("".join), min_size=1,
-                 max_size=30)
+words = st.lists(
+    st.lists(st.sampled_from(list("ab é\t\n\r\x0b\x0c中")), max_size=40).map("".join), min_size=1, max_size=30
+)
 
 
 @settings(max_examples=300, deadline=None)

@@ -11,7 +11,8 @@ texts = st.lists(st.lists(ALPHABET, max_size=30).map("".join), min_size=1, max_s
 
 
 def _batch(values):
-    return pa.RecordBatch.from_pydict({"text": pa.array(values, pa.string()), "id": [str(i) for i in range(len(values))]})
+    ids = [str(i) for i in range(len(values))]
+    return pa.RecordBatch.from_pydict({"text": pa.array(values, pa.string()), "id": ids})
 
 
 @settings(max_examples=300, deadline=None)
