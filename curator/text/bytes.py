@@ -22,34 +22,23 @@ def string_bytes(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return buf, (offsets - offsets[0]).astype(np.int64)
 
 
-def any_per_row(mask: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """For each row, whether `mask` (one bool per byte) is true anywhere in that row's bytes."""
-    n = len(offsets) - 1
-    if n == 0:
-        return np.zeros(0, dtype=bool)
-    padded = np.concatenate([mask, [False]])
-    hits = np.logical_or.reduceat(padded, offsets[:-1])
-    return hits & (offsets[1:] > offsets[:-1])
+def count_per_row(mask: np.ndarray, offsets: np.ndarray, positions: bool = False) -> np.ndarray:
+    """For each row, how many bytes of `mask` are true in that row (searches, not a full-size reduction).
 
-
-def count_per_row(mask: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """For each row, how many bytes of `mask` are true in that row."""
-    n = len(offsets) - 1
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    padded = np.concatenate([mask.astype(np.int64, copy=False), [0]])
-    counts = np.add.reduceat(padded, offsets[:-1])
-    return np.where(offsets[1:] > offsets[:-1], counts, 0)
+    With `positions=True`, `mask` is already the sorted array of true byte positions.
+    """
+    positions = mask if positions else np.flatnonzero(mask)
+    return np.searchsorted(positions, offsets[1:]) - np.searchsorted(positions, offsets[:-1])
 
 
 def word_counts(arr: pa.Array) -> np.ndarray:
     """Whitespace-separated words per row (ASCII whitespace), vectorised over the whole batch."""
     buf, offsets = string_bytes(arr)
+    if len(buf) == 0:
+        return np.zeros(len(offsets) - 1, dtype=np.int64)
     space = ASCII_SPACE[buf]
-    prev_space = np.empty_like(space)
-    if len(space):
-        prev_space[0] = True
-        prev_space[1:] = space[:-1]
-        starts = offsets[:-1][offsets[:-1] < len(buf)]
-        prev_space[starts] = True
-    return count_per_row(~space & prev_space, offsets)
+    starts = ~space
+    starts[1:] &= space[:-1]  # a word starts at a non-space byte after a space byte...
+    row_starts = offsets[:-1][offsets[:-1] < len(buf)]
+    starts[row_starts] = ~space[row_starts]  # ...or at the first byte of a row
+    return count_per_row(starts, offsets)

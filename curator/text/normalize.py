@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Literal
 
 import numpy as np
@@ -10,7 +11,7 @@ import pyarrow.compute as pc
 from pydantic import Field
 
 from curator.pipeline.step import Step, register_step
-from curator.text.bytes import any_per_row, string_bytes
+from curator.text.bytes import count_per_row, string_bytes
 
 CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x{80}-\x{9f}\x{feff}]"
 UNICODE_SPACES = r"[\x{a0}\x{1680}\x{2000}-\x{200a}\x{202f}\x{205f}\x{3000}]"
@@ -45,31 +46,77 @@ def normalize_array(
     return out
 
 
-def rows_needing_work(texts: pa.Array, collapse_spaces: bool, max_blank_lines: int | None) -> np.ndarray:
-    """Rows that normalize_array could change, found by scanning bytes (a superset; cheap for ASCII text)."""
+def _follows(buf: np.ndarray, lead: np.ndarray, *nexts) -> np.ndarray:
+    """Positions in `lead` whose following bytes are in the given sets, one set per following byte."""
+    ok = np.ones(len(lead), dtype=bool)
+    for k, allowed in enumerate(nexts, start=1):
+        idx = lead + k
+        inside = idx < len(buf)
+        ok &= inside
+        ok[inside] &= np.isin(buf[idx[inside]], allowed)
+    return lead[ok]
+
+
+C1_SECOND = np.arange(0x80, 0xA1)  # C2 80..9F are C1 controls, C2 A0 is NBSP
+
+
+def _unicode_specials(buf: np.ndarray) -> np.ndarray:
+    """Byte positions starting a C1 control, a BOM, or a Unicode space or line separator in UTF-8."""
+    lead = np.flatnonzero(buf >= 0xC2)
+    if len(lead) == 0:
+        return lead
+    b = buf[lead]
+    found = [
+        _follows(buf, lead[b == 0xC2], C1_SECOND),
+        _follows(buf, lead[b == 0xE1], [0x9A], [0x80]),
+        _follows(buf, lead[b == 0xE2], [0x80], list(range(0x80, 0x8B)) + [0xA8, 0xA9, 0xAF]),
+        _follows(buf, lead[b == 0xE2], [0x81], [0x9F]),
+        _follows(buf, lead[b == 0xE3], [0x80], [0x80]),
+        _follows(buf, lead[b == 0xEF], [0xBB], [0xBF]),
+    ]
+    return np.concatenate(found)
+
+
+def classify_rows(
+    texts: pa.Array, collapse_spaces: bool, max_blank_lines: int | None, form: str | None = "NFC"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per row, from its bytes: (heavy, trailing, blank_run, edge) flags.
+
+    heavy: CR, control characters, Unicode spaces/BOM, or not in normal form -> needs the whole chain;
+    trailing: a space or tab before a newline; blank_run: too many newlines in a row; edge: whitespace
+    at either end. Rows with no flag are left exactly as they are by normalize_array.
+    """
     buf, offsets = string_bytes(texts)
     n = len(offsets) - 1
     if collapse_spaces:
-        return np.ones(n, dtype=bool)
-    special = ((buf < 32) & (buf != 10)) | (buf >= 127)  # controls, CR, tab, DEL, any non-ASCII
+        everything = np.ones(n, dtype=bool)
+        return everything, everything, everything, everything
+    special = ((buf < 32) & (buf != 10) & (buf != 9)) | (buf == 127)  # controls, CR, DEL
+    special[_unicode_specials(buf)] = True
+    heavy = count_per_row(special, offsets) > 0
+    trailing = np.zeros(n, dtype=bool)
+    blank = np.zeros(n, dtype=bool)
     if len(buf) > 1:
         ws = (buf == 32) | (buf == 9)
-        special[:-1] |= ws[:-1] & (buf[1:] == 10)  # trailing space before a newline
+        trailing = count_per_row(np.flatnonzero(ws[:-1] & (buf[1:] == 10)), offsets, positions=True) > 0
         k = 2 if max_blank_lines is None else max_blank_lines + 2
         if len(buf) >= k:
             run = buf[: len(buf) - k + 1] == 10
             for j in range(1, k):
                 run &= buf[j : len(buf) - k + 1 + j] == 10
-            special[: len(run)] |= run
-    flags = any_per_row(special, offsets)
+            blank = count_per_row(np.flatnonzero(run), offsets, positions=True) > 0
+    edge = np.zeros(n, dtype=bool)
     nonempty = offsets[1:] > offsets[:-1]
     if nonempty.any():
         first = buf[offsets[:-1][nonempty]]
         last = buf[offsets[1:][nonempty] - 1]
-        edge = np.zeros(n, dtype=bool)
         edge[nonempty] = np.isin(first, (9, 10, 11, 12, 13, 32)) | np.isin(last, (9, 10, 11, 12, 13, 32))
-        flags |= edge
-    return flags
+    if form:  # a non-ASCII row needs work only if it is not already in normal form (C quick check)
+        non_ascii = (count_per_row(buf >= 128, offsets) > 0) & ~heavy
+        for i in np.flatnonzero(non_ascii):
+            if not unicodedata.is_normalized(form, texts[int(i)].as_py()):
+                heavy[i] = True
+    return heavy, trailing, blank, edge
 
 
 @register_step
@@ -93,9 +140,20 @@ class NormalizeText(Step):
     def process(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         idx = batch.schema.get_field_index("text")
         texts = batch.column(idx)
-        flags = rows_needing_work(texts, self.collapse_spaces, self.max_blank_lines)
-        if not flags.any():
-            return batch
-        mask = pa.array(flags)
-        fixed = normalize_array(pc.filter(texts, mask), **self.model_dump())
-        return batch.set_column(idx, "text", pc.replace_with_mask(texts, mask, fixed))
+        heavy, trailing, blank, edge = classify_rows(texts, self.collapse_spaces, self.max_blank_lines, self.form)
+        params = self.model_dump()
+        light = dict.fromkeys(("remove_control", "unicode_spaces", "collapse_spaces"), False) | {"form": None}
+        # Rows without CR, controls, Unicode spaces or denormalised text: the heavy stages are identities,
+        # so a shorter chain gives the same result (the property tests hold this to normalize_array).
+        groups = [
+            (heavy, params),
+            (~heavy & trailing, params | light),
+            (~heavy & ~trailing & blank, params | light | {"strip_trailing": False}),
+            (~heavy & ~trailing & ~blank & edge, params | light | {"strip_trailing": False, "max_blank_lines": None}),
+        ]
+        for rows, kwargs in groups:
+            if rows.any():
+                mask = pa.array(rows)
+                fixed = normalize_array(pc.filter(texts, mask), **kwargs)
+                texts = pc.replace_with_mask(texts, mask, fixed)
+        return batch.set_column(idx, "text", texts)

@@ -6,7 +6,8 @@ from hypothesis import strategies as st
 
 from curator.text.normalize import NormalizeText, normalize_array
 
-ALPHABET = st.sampled_from(list("ab c\t\n\r\x00\x07\x0b\x0c\x7f\x85\u00a0\u2003\ufeff\u0301éeÅ\u212b中 ") + ["\r\n"])
+SPECIAL = "\t\n\r\x00\x07\x0b\x0c\x7f\x85\u00a0\u2003\u2028\u1680\u3000\u00ad\ufeff\u0301\u212b"
+ALPHABET = st.sampled_from(list("ab c \u00e9e\u00c5\u4e2d " + SPECIAL) + ["\r\n", "  \n", "\n\n\n", " \x00\n"])
 texts = st.lists(st.lists(ALPHABET, max_size=30).map("".join), min_size=1, max_size=20)
 
 
@@ -15,7 +16,7 @@ def _batch(values):
     return pa.RecordBatch.from_pydict({"text": pa.array(values, pa.string()), "id": ids})
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(texts, st.booleans(), st.sampled_from([None, 0, 1, 2]))
 def test_fast_path_equals_reference(values, collapse, blank):
     step = NormalizeText(collapse_spaces=collapse, max_blank_lines=blank)
