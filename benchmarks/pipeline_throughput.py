@@ -95,8 +95,10 @@ def main() -> None:
             result[kind] = (cpu, rss)
         rows.append((size, manifest["docs"], mb, result))
 
-    print(f"\n{'corpus':>10} {'docs':>8} {'JSONL MB':>9} | {'tool':<8} {'CPU-s':>7} {'MB/CPU-s':>9} "
-          f"{'peak RSS MB':>11} | {'curator/bare CPU':>16}")
+    print(
+        f"\n{'corpus':>10} {'docs':>8} {'JSONL MB':>9} | {'tool':<8} {'CPU-s':>7} {'MB/CPU-s':>9} "
+        f"{'peak RSS MB':>11} | {'curator/bare CPU':>16}"
+    )
     for size, docs, mb, result in rows:
         ratio = result["curator"][0] / result["bare"][0]
         for kind in ("bare", "curator"):

@@ -42,3 +42,39 @@ def word_counts(arr: pa.Array) -> np.ndarray:
     row_starts = offsets[:-1][offsets[:-1] < len(buf)]
     starts[row_starts] = ~space[row_starts]  # ...or at the first byte of a row
     return count_per_row(starts, offsets)
+
+
+def replace_rows(arr: pa.Array, replacements: list[tuple[np.ndarray, pa.Array]]) -> pa.Array:
+    """`arr` with rows replaced: each (rows, values) pair puts values[k] at rows[k]. Non-null strings.
+
+    Builds the new buffer with one copy: untouched runs of rows are copied as blocks, so the Python loop
+    runs once per replaced row, never per byte.
+    """
+    buf, off = string_bytes(arr)
+    n = len(off) - 1
+    parts = [(rows, *string_bytes(values)) for rows, values in replacements if len(rows)]
+    if not parts:
+        return arr
+    all_rows = np.concatenate([p[0] for p in parts])
+    which = np.concatenate([np.full(len(p[0]), g) for g, p in enumerate(parts)])
+    within = np.concatenate([np.arange(len(p[0])) for p in parts])
+    order = np.argsort(all_rows, kind="stable")
+    lengths = np.diff(off)
+    for rows, _, voff in parts:
+        lengths[rows] = np.diff(voff)
+    out_off = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lengths, out=out_off[1:])
+    if out_off[-1] >= 2**31:
+        raise ValueError("replacement makes the batch exceed 2 GiB of text; use smaller batches")
+    out = np.empty(int(out_off[-1]), dtype=np.uint8)
+    prev = 0
+    for k in order:
+        r, g, j = int(all_rows[k]), int(which[k]), int(within[k])
+        if r > prev:
+            out[out_off[prev] : out_off[r]] = buf[off[prev] : off[r]]
+        _, vbuf, voff = parts[g]
+        out[out_off[r] : out_off[r + 1]] = vbuf[voff[j] : voff[j + 1]]
+        prev = r + 1
+    if prev < n:
+        out[out_off[prev] :] = buf[off[prev] :]
+    return pa.StringArray.from_buffers(n, pa.py_buffer(out_off.astype(np.int32)), pa.py_buffer(out))

@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 from pydantic import Field
 
 from curator.pipeline.step import Step, register_step
-from curator.text.bytes import count_per_row, string_bytes
+from curator.text.bytes import count_per_row, replace_rows, string_bytes
 
 CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x{80}-\x{9f}\x{feff}]"
 UNICODE_SPACES = r"[\x{a0}\x{1680}\x{2000}-\x{200a}\x{202f}\x{205f}\x{3000}]"
@@ -60,9 +60,12 @@ def _follows(buf: np.ndarray, lead: np.ndarray, *nexts) -> np.ndarray:
 C1_SECOND = np.arange(0x80, 0xA1)  # C2 80..9F are C1 controls, C2 A0 is NBSP
 
 
-def _unicode_specials(buf: np.ndarray) -> np.ndarray:
-    """Byte positions starting a C1 control, a BOM, or a Unicode space or line separator in UTF-8."""
-    lead = np.flatnonzero(buf >= 0xC2)
+def _unicode_specials(buf: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """Byte positions starting a C1 control, a BOM, or a Unicode space or line separator in UTF-8.
+
+    `high` holds the positions of all bytes >= 0x80.
+    """
+    lead = high[buf[high] >= 0xC2]
     if len(lead) == 0:
         return lead
     b = buf[lead]
@@ -77,43 +80,46 @@ def _unicode_specials(buf: np.ndarray) -> np.ndarray:
     return np.concatenate(found)
 
 
+def _any(positions: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    return count_per_row(np.sort(positions), offsets, positions=True) > 0
+
+
 def classify_rows(
     texts: pa.Array, collapse_spaces: bool, max_blank_lines: int | None, form: str | None = "NFC"
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per row, from its bytes: (heavy, trailing, blank_run, edge) flags.
+    """Per row, from its bytes: (heavy, trailing, blank_run, edge) flags, each a superset of the truth.
 
     heavy: CR, control characters, Unicode spaces/BOM, or not in normal form -> needs the whole chain;
     trailing: a space or tab before a newline; blank_run: too many newlines in a row; edge: whitespace
-    at either end. Rows with no flag are left exactly as they are by normalize_array.
+    at either end. Rows with no flag are left exactly as they are by normalize_array. Works on the
+    positions of newlines, control and non-ASCII bytes, so ASCII prose costs a few passes over the bytes.
     """
     buf, offsets = string_bytes(texts)
     n = len(offsets) - 1
     if collapse_spaces:
         everything = np.ones(n, dtype=bool)
         return everything, everything, everything, everything
-    special = ((buf < 32) & (buf != 10) & (buf != 9)) | (buf == 127)  # controls, CR, DEL
-    special[_unicode_specials(buf)] = True
-    heavy = count_per_row(special, offsets) > 0
-    trailing = np.zeros(n, dtype=bool)
-    blank = np.zeros(n, dtype=bool)
-    if len(buf) > 1:
-        ws = (buf == 32) | (buf == 9)
-        trailing = count_per_row(np.flatnonzero(ws[:-1] & (buf[1:] == 10)), offsets, positions=True) > 0
-        k = 2 if max_blank_lines is None else max_blank_lines + 2
-        if len(buf) >= k:
-            run = buf[: len(buf) - k + 1] == 10
-            for j in range(1, k):
-                run &= buf[j : len(buf) - k + 1 + j] == 10
-            blank = count_per_row(np.flatnonzero(run), offsets, positions=True) > 0
+    low = np.flatnonzero(buf < 32)
+    low_bytes = buf[low]
+    newlines = low[low_bytes == 10]
+    controls = low[(low_bytes != 10) & (low_bytes != 9)]
+    high = np.flatnonzero(buf >= 127)
+    heavy = _any(np.concatenate([controls, high[buf[high] == 127], _unicode_specials(buf, high)]), offsets)
+    after = newlines[newlines > 0]
+    before = buf[after - 1]
+    trailing = _any(after[(before == 32) | (before == 9)], offsets)
+    k = 2 if max_blank_lines is None else max_blank_lines + 2  # newlines in a row that need collapsing
+    m = len(newlines) - k + 1
+    runs = newlines[:m][newlines[k - 1 :] - newlines[:m] == k - 1] if m > 0 else newlines[:0]
+    blank = _any(runs, offsets)
     edge = np.zeros(n, dtype=bool)
     nonempty = offsets[1:] > offsets[:-1]
     if nonempty.any():
         first = buf[offsets[:-1][nonempty]]
         last = buf[offsets[1:][nonempty] - 1]
         edge[nonempty] = np.isin(first, (9, 10, 11, 12, 13, 32)) | np.isin(last, (9, 10, 11, 12, 13, 32))
-    if form:  # a non-ASCII row needs work only if it is not already in normal form (C quick check)
-        non_ascii = (count_per_row(buf >= 128, offsets) > 0) & ~heavy
-        for i in np.flatnonzero(non_ascii):
+    if form and len(high):  # a non-ASCII row needs work only if it is not in normal form (C quick check)
+        for i in np.flatnonzero(_any(high, offsets) & ~heavy):
             if not unicodedata.is_normalized(form, texts[int(i)].as_py()):
                 heavy[i] = True
     return heavy, trailing, blank, edge
@@ -151,9 +157,11 @@ class NormalizeText(Step):
             (~heavy & ~trailing & blank, params | light | {"strip_trailing": False}),
             (~heavy & ~trailing & ~blank & edge, params | light | {"strip_trailing": False, "max_blank_lines": None}),
         ]
+        fixed = []
         for rows, kwargs in groups:
-            if rows.any():
-                mask = pa.array(rows)
-                fixed = normalize_array(pc.filter(texts, mask), **kwargs)
-                texts = pc.replace_with_mask(texts, mask, fixed)
-        return batch.set_column(idx, "text", texts)
+            where = np.flatnonzero(rows)
+            if len(where):
+                fixed.append((where, normalize_array(texts.take(pa.array(where)), **kwargs)))
+        if not fixed:
+            return batch
+        return batch.set_column(idx, "text", replace_rows(texts, fixed))

@@ -44,3 +44,8 @@ def test_examples():
 def test_sliced_batch():
     b = _batch(["x  \n", "clean", "y\r\n"]).slice(1, 2)
     assert NormalizeText().process(b).column("text").to_pylist() == ["clean", "y"]
+
+
+def test_few_newlines_with_large_blank_allowance():
+    step = NormalizeText(max_blank_lines=2)
+    assert step.process(_batch(["a\nb\nc", "x\n\n\n\n\ny"])).column("text").to_pylist() == ["a\nb\nc", "x\n\n\ny"]
