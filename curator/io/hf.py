@@ -66,14 +66,7 @@ class HFReader:
         try:
             ds = self.dataset if self.dataset is not None else load_hf(self.shard.path, self.shard.split)
         except (OSError, ValueError, FileNotFoundError) as exc:
-            self.rejects.add(
-                Reject(
-                    file=self.shard.file_key,
-                    reason="unreadable_file",
-                    detail=f"cannot load dataset: {exc}",
-                    n_docs=None,
-                )
-            )
+            self.rejects.add(Reject.for_file(self.shard, "unreadable_file", f"cannot load dataset: {exc}", None))
             return
         row = self.shard.row_start
         for batch in iter_hf_batches(ds, self.shard.row_start, self.shard.row_stop, self.limits.batch_rows):
@@ -81,21 +74,14 @@ class HFReader:
                 docs = arrow_to_documents(batch, row, self.shard, self.limits, self.rejects)
             except SchemaMismatch as exc:
                 n = (self.shard.row_stop - row) if self.shard.row_stop is not None else None
-                self.rejects.add(
-                    Reject(
-                        file=self.shard.file_key,
-                        row=row,
-                        reason="schema_mismatch",
-                        detail=f"{exc}; map the fields with text_field/id_field/...",
-                        n_docs=n,
-                    )
-                )
+                detail = f"{exc}; map the fields with text_field/id_field/..."
+                self.rejects.add(Reject.for_file(self.shard, "schema_mismatch", detail, n, row=row))
+                if n is not None:  # rows known to exist: they count as read, and as rejected
+                    self.records = self.shard.row_stop - self.shard.row_start
                 return
             row += batch.num_rows
             self.records = row - self.shard.row_start
             if docs is not None:
                 yield docs
         if self.records == 0 and self.rejects.count == 0:
-            self.rejects.add(
-                Reject(file=self.shard.file_key, reason="empty_file", detail="dataset has no rows", n_docs=0)
-            )
+            self.rejects.add(Reject.for_file(self.shard, "empty_file", "dataset has no rows", 0))

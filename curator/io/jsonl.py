@@ -316,20 +316,8 @@ class JsonlReader:
             )
         )
 
-    def _file_reject(
-        self, reason: str, detail: str, n_docs: int | None, line: int | None = None, raw: bytes | None = None
-    ) -> None:
-        self.rejects.add(
-            Reject(
-                file=self.shard.file_key,
-                line=line,
-                reason=reason,
-                detail=detail,
-                raw=raw,
-                n_docs=n_docs,
-                source=self.shard.force_source,
-            )
-        )
+    def _file_reject(self, reason: str, detail: str, n_docs: int | None, **where) -> None:
+        self.rejects.add(Reject.for_file(self.shard, reason, detail, n_docs, **where))
 
 
 def _pop_mapped(obj: dict, f, cols: dict[str, list]) -> tuple[str, str] | None:

@@ -56,14 +56,5 @@ class ParquetReader:
         except (OSError, pa.ArrowException) as exc:
             self._file_reject("truncated_file", f"reading failed after row {row}: {exc}", None, row=row)
 
-    def _file_reject(self, reason: str, detail: str, n_docs: int | None, row: int | None = None) -> None:
-        self.rejects.add(
-            Reject(
-                file=self.shard.file_key,
-                row=row,
-                reason=reason,
-                detail=detail,
-                n_docs=n_docs,
-                source=self.shard.force_source,
-            )
-        )
+    def _file_reject(self, reason: str, detail: str, n_docs: int | None, **where) -> None:
+        self.rejects.add(Reject.for_file(self.shard, reason, detail, n_docs, **where))

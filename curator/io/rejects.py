@@ -41,6 +41,11 @@ class Reject:
     raw: bytes | str | None = None
     n_docs: int | None = 1
 
+    @classmethod
+    def for_file(cls, shard, reason: str, detail: str, n_docs: int | None, **where) -> Reject:
+        """A reject for a whole file (or its unreadable rest); `where` may give line, row and raw."""
+        return cls(file=shard.file_key, reason=reason, detail=detail, n_docs=n_docs, source=shard.force_source, **where)
+
     def as_row(self) -> dict:
         raw = self.raw
         if isinstance(raw, bytes):

@@ -48,3 +48,13 @@ def test_iterable_dataset_and_wrong_field(tmp_path):
     sink2.close()
     rej = pq.read_table(tmp_path / "r2.parquet").to_pylist()
     assert rej[0]["reason"] == "schema_mismatch"
+
+
+def test_pipeline_over_hf_folder_with_wrong_field_accounts_for_every_row(tmp_path):
+    from curator.pipeline.executor import run_pipeline
+
+    _dataset(12).save_to_disk(str(tmp_path / "ds"))
+    cfg = PipelineConfig(inputs=[{"path": str(tmp_path / "ds"), "text_field": "missing", "rows_per_task": 5}])
+    summary = run_pipeline(cfg, tmp_path / "run", workers=1, quiet=True)
+    assert summary.records == 12 and summary.rejected_docs == 12 and summary.kept == 0
+    assert summary.rejects_by_reason == {"schema_mismatch": 3}
