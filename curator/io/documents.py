@@ -110,6 +110,9 @@ def build_documents(
     bad = np.zeros(n, dtype=bool) if already_bad is None else already_bad.copy()
 
     def reject(i: int, reason: str, detail: str) -> None:
+        """Reject row i once: its first problem is the reason (a row must never count twice)."""
+        if bad[i]:
+            return
         bad[i] = True
         rejects.add(
             Reject(
@@ -124,6 +127,17 @@ def build_documents(
             )
         )
 
+    if text.null_count:
+        for i in np.flatnonzero(pc.is_null(text).to_numpy(zero_copy_only=False)):
+            reject(int(i), f"missing_field:{f.text}", f"field '{f.text}' is missing or null")
+        text = pc.fill_null(text, "")
+    n_bytes = text_bytes(text)
+    for i in np.flatnonzero(n_bytes > limits.max_doc_bytes):
+        reject(
+            int(i),
+            "document_too_large",
+            f"text has {int(n_bytes[i]):,} bytes, over max_doc_bytes={limits.max_doc_bytes:,}",
+        )
     created = pa.nulls(n, pa.timestamp("us", tz="UTC"))
     if "created" in columns:
         given = columns["created"]
@@ -132,19 +146,6 @@ def build_documents(
         elif given.null_count < n:
             created = _parse_created(given.to_pylist(), reject)
 
-    if text.null_count:
-        for i in np.flatnonzero(pc.is_null(text).to_numpy(zero_copy_only=False)):
-            if not bad[i]:
-                reject(int(i), f"missing_field:{f.text}", f"field '{f.text}' is missing or null")
-        text = pc.fill_null(text, "")
-    n_bytes = text_bytes(text)
-    for i in np.flatnonzero(n_bytes > limits.max_doc_bytes):
-        if not bad[i]:
-            reject(
-                int(i),
-                "document_too_large",
-                f"text has {int(n_bytes[i]):,} bytes, over max_doc_bytes={limits.max_doc_bytes:,}",
-            )
     file_col = _constant(shard.file_key, n)
     batch = pa.RecordBatch.from_arrays(
         [ids, source, text, meta, url, created, file_col, rows_arr, pa.array(n_bytes, pa.int64())],

@@ -82,3 +82,11 @@ def test_rows_continue_across_row_groups(tmp_path):
     path = _write(tmp_path / "g.parquet", pa.table({"text": [f"t{i}" for i in range(50)]}), row_group_size=7)
     docs, _, _ = read_all(ParquetReader, make_shard(path, "parquet"), tmp_path, ReadLimits(batch_rows=5))
     assert [d["row"] for d in docs] == list(range(50))
+
+
+def test_a_row_with_several_problems_is_rejected_once(tmp_path):
+    t = pa.table({"text": pa.array([b"ok", b"caf\xe9", None], pa.binary()), "created": ["2024-01-01", "never", "x"]})
+    docs, rejects, reader = read_all(ParquetReader, make_shard(_write(tmp_path / "m.parquet", t), "parquet"), tmp_path)
+    assert [d["text"] for d in docs] == ["ok"]
+    assert [(r["row"], r["reason"]) for r in rejects] == [(1, "invalid_utf8"), (2, "missing_field:text")]
+    assert reader.records == 3
