@@ -117,8 +117,6 @@ def run_task(task: int, shard: Shard, config: PipelineConfig, run_root: str) -> 
         for batch in meters[-1]:
             out.write(batch.select(names))
             docs.write_kept(batch)
-        for step in steps:
-            step.teardown()
         rejected_docs = rejects.docs_lost
         step_rows = _step_rows(task, steps, meters, ctx, reader.records, rejects)
         _check_task(task, shard, reader.records, rejected_docs, meters, steps, ctx, out.rows, docs)
@@ -128,10 +126,18 @@ def run_task(task: int, shard: Shard, config: PipelineConfig, run_root: str) -> 
         steps_writer = AtomicParquetWriter(run.steps_part(task), STEPS_SCHEMA)
         steps_writer.write(pa.RecordBatch.from_pylist(step_rows, schema=STEPS_SCHEMA))
         steps_writer.close()
+        log.info(
+            "done: %d records, %d kept, %d dropped, %d rejected", reader.records, out.rows, docs.dropped, rejected_docs
+        )
     except BaseException:
         for w in writers:
             w.abort()
         raise
+    finally:
+        for step in steps:
+            step.teardown()
+        for handler in log.handlers:
+            handler.close()
     result = TaskResult(
         task=task,
         shard=shard.describe(),
@@ -143,7 +149,6 @@ def run_task(task: int, shard: Shard, config: PipelineConfig, run_root: str) -> 
         outputs=outputs,
         seconds=round(time.perf_counter() - started, 3),
     )
-    log.info("done: %s", json.dumps(asdict(result)))
     write_atomic(run.marker(task), json.dumps(asdict(result), indent=1))
     return result
 
