@@ -5,9 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-ASCII_SPACE = np.zeros(256, dtype=bool)
-ASCII_SPACE[[9, 10, 11, 12, 13, 32]] = True
-
 
 def string_bytes(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """(utf8 bytes, offsets) of a non-null string array; offsets[i]:offsets[i+1] is row i, offsets[0] == 0."""
@@ -32,11 +29,12 @@ def count_per_row(mask: np.ndarray, offsets: np.ndarray, positions: bool = False
 
 
 def word_counts(arr: pa.Array) -> np.ndarray:
-    """Whitespace-separated words per row (ASCII whitespace), vectorised over the whole batch."""
+    """Words per row: maximal runs of bytes above 0x20 (so ASCII whitespace and control bytes separate
+    words, as str.split() does for whitespace), vectorised over the whole batch."""
     buf, offsets = string_bytes(arr)
     if len(buf) == 0:
         return np.zeros(len(offsets) - 1, dtype=np.int64)
-    space = ASCII_SPACE[buf]
+    space = buf <= 32
     starts = ~space
     starts[1:] &= space[:-1]  # a word starts at a non-space byte after a space byte...
     row_starts = offsets[:-1][offsets[:-1] < len(buf)]

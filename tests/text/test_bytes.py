@@ -18,8 +18,12 @@ def test_word_counts_match_str_split(values, cut):
     cut = min(cut, len(values) - 1)
     sliced = arr.slice(cut)
     expected = [len(v.split()) for v in values[cut:]]
-    # str.split() also splits on Unicode spaces; we only use ASCII whitespace, which the alphabet limits to
+    # the alphabet's only separators are ASCII whitespace, where both definitions agree
     assert list(word_counts(sliced)) == expected
+
+
+def test_control_bytes_separate_words():
+    assert list(word_counts(pa.array(["a\x00b\x1fc", "\x01"], pa.string()))) == [3, 0]
 
 
 def test_empty_strings_and_empty_array():
