@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import gzip
 import io
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -13,7 +11,6 @@ import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.json as pj
-import zstandard
 
 from curator.io.documents import STRING_TYPES, build_documents, encode_meta
 from curator.io.rejects import Reject, RejectSink
@@ -21,64 +18,22 @@ from curator.io.sources import ReadLimits, Shard
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-TRUNCATION_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error, zstandard.ZstdError)
+TRUNCATION_ERRORS = (OSError, EOFError, pa.ArrowException)  # Arrow raises OSError('Truncated compressed stream')
 _MISSING = object()
 
 
 def open_decompressed(path: str | Path) -> BinaryIO:
-    """Open a file for binary reading, decompressing gzip or zstd by magic bytes (not by name)."""
-    raw = open(path, "rb")  # noqa: SIM115 - the caller closes the returned stream
-    head = raw.read(4)
-    raw.seek(0)
-    if head[:2] == GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=raw, mode="rb")
-    if head == ZSTD_MAGIC:
-        return io.BufferedReader(ZstdStream(raw), buffer_size=1 << 20)
-    return raw
+    """Open a file for binary reading, decompressing gzip or zstd by magic bytes (not by name).
 
-
-class ZstdStream(io.RawIOBase):
-    """Decompresses concatenated zstd frames; raises EOFError if the input ends inside a frame.
-
-    (zstandard's own stream_reader returns a quiet end of file for a truncated frame.)
+    Arrow's C++ streams decompress (concatenated frames/members too) and raise on a truncated stream.
     """
-
-    def __init__(self, raw: BinaryIO, chunk: int = 1 << 20):
-        self._raw = raw
-        self._chunk = chunk
-        self._dobj = zstandard.ZstdDecompressor().decompressobj()
-        self._pending = b""
-        self._pos = 0
-        self._in_frame = False
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        while self._pos >= len(self._pending):
-            self._pending, self._pos = b"", 0
-            data = self._raw.read(self._chunk)
-            if not data:
-                if self._in_frame:
-                    raise EOFError("zstd stream ends inside a frame (file truncated)")
-                return 0
-            while data:
-                self._in_frame = True
-                self._pending += self._dobj.decompress(data)
-                if self._dobj.eof:
-                    data = self._dobj.unused_data
-                    self._dobj = zstandard.ZstdDecompressor().decompressobj()
-                    self._in_frame = False
-                else:
-                    data = b""
-        n = min(len(buffer), len(self._pending) - self._pos)
-        buffer[:n] = memoryview(self._pending)[self._pos : self._pos + n]
-        self._pos += n
-        return n
-
-    def close(self) -> None:
-        self._raw.close()
-        super().close()
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if head[:2] == GZIP_MAGIC:
+        return pa.CompressedInputStream(pa.OSFile(str(path)), "gzip")
+    if head == ZSTD_MAGIC:
+        return pa.CompressedInputStream(pa.OSFile(str(path)), "zstd")
+    return open(path, "rb")  # noqa: SIM115 - the caller closes it
 
 
 class JsonlReader:
@@ -102,8 +57,8 @@ class JsonlReader:
             self._file_reject("unreadable_file", f"cannot open: {exc}", None)
             return
         with stream:
-            for block, first_line in self._blocks(stream):
-                batch = self._parse_fast(block, first_line)
+            for block, first_line, newlines in self._blocks(stream):
+                batch = self._parse_fast(block, first_line, newlines)
                 if batch is None:
                     batch = self._parse_slow(block, first_line)
                 if batch is None:
@@ -115,7 +70,8 @@ class JsonlReader:
 
     # -- blocks of whole lines -------------------------------------------------------------------------
 
-    def _blocks(self, stream: BinaryIO) -> Iterator[tuple[bytes, int]]:
+    def _blocks(self, stream: BinaryIO) -> Iterator[tuple[bytes, int, int]]:
+        """(block of whole lines, its first line number, its newline count)."""
         limits = self.limits
         buf = b""
         line_no = 1  # line number of buf[0]
@@ -129,7 +85,7 @@ class JsonlReader:
                 return
             if not chunk:
                 if buf.strip():
-                    yield buf, line_no
+                    yield buf, line_no, buf.count(b"\n")
                 return
             buf += chunk
             cut = buf.rfind(b"\n")
@@ -142,8 +98,9 @@ class JsonlReader:
                     line_no += 1
                 continue
             block, buf = buf[: cut + 1], buf[cut + 1 :]
-            yield block, line_no
-            line_no += block.count(b"\n")
+            newlines = block.count(b"\n")
+            yield block, line_no, newlines
+            line_no += newlines
 
     def _skip_long_line(self, stream: BinaryIO, head: bytes, line_no: int) -> bytes | None:
         """Discard the rest of an over-long line; return the bytes after it (None at end of file)."""
@@ -173,11 +130,11 @@ class JsonlReader:
 
     # -- parsing ---------------------------------------------------------------------------------------
 
-    def _parse_fast(self, block: bytes, first_line: int) -> pa.RecordBatch | None:
+    def _parse_fast(self, block: bytes, first_line: int, newlines: int) -> pa.RecordBatch | None:
         """Parse a clean block with Arrow's JSON reader; None means 'use the line-by-line path'."""
         if block.startswith(b"\n") or b"\n\n" in block:
             return None
-        n_lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+        n_lines = newlines + (0 if block.endswith(b"\n") else 1)
         if len(block) > self.limits.max_doc_bytes:
             newlines = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
             if np.diff(newlines, prepend=-1).max(initial=0) > self.limits.max_doc_bytes:
