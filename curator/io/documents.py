@@ -156,33 +156,56 @@ def build_documents(
     return batch if batch.num_rows else None
 
 
-def arrow_to_documents(
-    batch: pa.RecordBatch, first_row: int, shard: Shard, limits: ReadLimits, rejects: RejectSink
-) -> pa.RecordBatch | None:
-    """Map a columnar input batch (Parquet, Hugging Face) to documents; raises SchemaMismatch if it cannot."""
-    f = shard.fields
+def mapped_columns(batch: pa.RecordBatch, fields: FieldMap) -> dict[str, pa.Array]:
+    """The input columns that hold document fields, keyed by document column name."""
     names = batch.schema.names
-    columns = {
-        key: batch.column(name)
-        for key, name in (("text", f.text), ("id", f.id), ("source", f.source), ("url", f.url), ("created", f.created))
-        if name in names
-    }
+    pairs = (
+        ("text", fields.text),
+        ("id", fields.id),
+        ("source", fields.source),
+        ("url", fields.url),
+        ("created", fields.created),
+    )
+    return {key: batch.column(name) for key, name in pairs if name in names}
+
+
+def arrow_to_documents(
+    batch: pa.RecordBatch,
+    rows: np.ndarray,
+    shard: Shard,
+    limits: ReadLimits,
+    rejects: RejectSink,
+    lines: np.ndarray | None = None,
+    raw_of: Callable[[int], bytes | str | None] | None = None,
+) -> pa.RecordBatch | None:
+    """Map a columnar batch (Parquet, Hugging Face, a parsed JSONL block) to documents.
+
+    `rows` are the record indices in the file, `lines` (JSONL) the line numbers, `raw_of(i)` the raw record
+    for a reject (default: the row as JSON). Raises SchemaMismatch, before any reject is recorded, when the
+    columns cannot give documents (no text column, a text/source/url/id column of the wrong type).
+    """
+    f = shard.fields
+    columns = mapped_columns(batch, f)
     if "text" not in columns:
-        raise SchemaMismatch(f"no column '{f.text}' (columns: {', '.join(names[:12])})")
-    rows = np.arange(first_row, first_row + batch.num_rows, dtype=np.int64)
+        raise SchemaMismatch(f"no column '{f.text}' (columns: {', '.join(batch.schema.names[:12])})")
     already_bad = None
     ttype = columns["text"].type
     if pa.types.is_binary(ttype) or pa.types.is_large_binary(ttype):
         columns["text"], already_bad = _decode_binary(columns["text"], rows, shard, rejects)
     elif not _is_stringlike(ttype):
         raise SchemaMismatch(f"column '{f.text}' has type {ttype}, expected string")
+    if raw_of is None:
 
-    def raw_of(i: int) -> str:
-        return orjson.dumps(batch.slice(i, 1).to_pylist()[0], default=str).decode()
+        def raw_of(i: int) -> str:
+            return orjson.dumps(batch.slice(i, 1).to_pylist()[0], default=str).decode()
 
     return build_documents(
-        columns, encode_meta(batch, f), rows, shard, limits, rejects, raw_of, already_bad=already_bad
+        columns, encode_meta(batch, f), rows, shard, limits, rejects, raw_of, lines=lines, already_bad=already_bad
     )
+
+
+def row_range(first_row: int, n: int) -> np.ndarray:
+    return np.arange(first_row, first_row + n, dtype=np.int64)
 
 
 def _decode_binary(arr: pa.Array, rows: np.ndarray, shard: Shard, rejects: RejectSink):

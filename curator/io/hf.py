@@ -9,7 +9,7 @@ from typing import Any
 import pyarrow as pa
 
 from curator.errors import ConfigError
-from curator.io.documents import SchemaMismatch, arrow_to_documents
+from curator.io.documents import SchemaMismatch, arrow_to_documents, row_range
 from curator.io.rejects import Reject, RejectSink
 from curator.io.sources import ReadLimits, Shard
 
@@ -71,7 +71,7 @@ class HFReader:
         row = self.shard.row_start
         for batch in iter_hf_batches(ds, self.shard.row_start, self.shard.row_stop, self.limits.batch_rows):
             try:
-                docs = arrow_to_documents(batch, row, self.shard, self.limits, self.rejects)
+                docs = arrow_to_documents(batch, row_range(row, batch.num_rows), self.shard, self.limits, self.rejects)
             except SchemaMismatch as exc:
                 n = (self.shard.row_stop - row) if self.shard.row_stop is not None else None
                 detail = f"{exc}; map the fields with text_field/id_field/..."

@@ -12,7 +12,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.json as pj
 
-from curator.io.documents import STRING_TYPES, build_documents, encode_meta
+from curator.io.documents import SchemaMismatch, arrow_to_documents, build_documents, row_range
 from curator.io.rejects import Reject, RejectSink
 from curator.io.sources import ReadLimits, Shard
 
@@ -136,8 +136,8 @@ class JsonlReader:
             return None
         n_lines = newlines + (0 if block.endswith(b"\n") else 1)
         if len(block) > self.limits.max_doc_bytes:
-            newlines = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
-            if np.diff(newlines, prepend=-1).max(initial=0) > self.limits.max_doc_bytes:
+            line_ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
+            if np.diff(line_ends, prepend=-1).max(initial=0) > self.limits.max_doc_bytes:
                 return None
         opts = pj.ReadOptions(use_threads=False, block_size=len(block) + 64)
         try:
@@ -156,43 +156,24 @@ class JsonlReader:
                 )
         except (pa.ArrowInvalid, UnicodeDecodeError, ValueError):
             return None
-        batch = table.combine_chunks().to_batches()[0] if table.num_rows else None
-        if batch is None:
+        if table.num_rows == 0:
             return None
-        names = batch.schema.names
-        text_type = batch.schema.field(f.text).type if f.text in names else None
-        if text_type not in STRING_TYPES or batch.column(f.text).null_count:
-            return None
-        for name in (f.source, f.url):
-            if name in names and batch.schema.field(name).type not in STRING_TYPES + (pa.null(),):
-                return None
-        if f.id in names:
-            t = batch.schema.field(f.id).type
-            if not (t in STRING_TYPES or pa.types.is_integer(t) or pa.types.is_null(t)):
-                return None
-        columns = {
-            key: batch.column(name)
-            for key, name in (
-                ("text", f.text),
-                ("id", f.id),
-                ("source", f.source),
-                ("url", f.url),
-                ("created", f.created),
+        batch = table.combine_chunks().to_batches()[0]
+        rows = row_range(first_line - 1, batch.num_rows)
+        try:
+            docs = arrow_to_documents(
+                batch,
+                rows,
+                self.shard,
+                self.limits,
+                self.rejects,
+                lines=rows + 1,
+                raw_of=lambda i: block.split(b"\n")[i],
             )
-            if name in names
-        }
-        rows = np.arange(first_line - 1, first_line - 1 + batch.num_rows, dtype=np.int64)
+        except SchemaMismatch:  # e.g. a non-string text in some line: find it line by line
+            return None
         self.records += batch.num_rows
-        return build_documents(
-            columns,
-            encode_meta(batch, f),
-            rows,
-            self.shard,
-            self.limits,
-            self.rejects,
-            raw_of=lambda i: block.split(b"\n")[i],
-            lines=rows + 1,
-        )
+        return docs
 
     def _parse_slow(self, block: bytes, first_line: int) -> pa.RecordBatch | None:
         """Parse line by line with orjson, so each bad line is rejected with its exact line number."""

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curator.io.documents import SchemaMismatch, arrow_to_documents
+from curator.io.documents import SchemaMismatch, arrow_to_documents, row_range
 from curator.io.rejects import Reject, RejectSink
 from curator.io.sources import ReadLimits, Shard
 
@@ -38,7 +38,9 @@ class ParquetReader:
         try:
             for batch in pf.iter_batches(batch_size=self.limits.batch_rows):
                 try:
-                    docs = arrow_to_documents(batch, row, self.shard, self.limits, self.rejects)
+                    docs = arrow_to_documents(
+                        batch, row_range(row, batch.num_rows), self.shard, self.limits, self.rejects
+                    )
                 except SchemaMismatch as exc:
                     self._file_reject(
                         "schema_mismatch",
