@@ -119,7 +119,10 @@ def classify_rows(
         last = buf[offsets[1:][nonempty] - 1]
         edge[nonempty] = np.isin(first, (9, 10, 11, 12, 13, 32)) | np.isin(last, (9, 10, 11, 12, 13, 32))
     if form and len(high):  # a non-ASCII row needs work only if it is not in normal form (C quick check)
-        for i in np.flatnonzero(_any(high, offsets) & ~heavy):
+        # Under NFC nothing below U+0300 ever changes (checked exhaustively for pairs); such code points
+        # start with a byte < 0xCC, so only rows holding a byte >= 0xCC need the per-row check.
+        candidates = high[buf[high] >= 0xCC] if form == "NFC" else high
+        for i in np.flatnonzero(_any(candidates, offsets) & ~heavy):
             if not unicodedata.is_normalized(form, texts[int(i)].as_py()):
                 heavy[i] = True
     return heavy, trailing, blank, edge

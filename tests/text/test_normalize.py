@@ -17,9 +17,9 @@ def _batch(values):
 
 
 @settings(max_examples=500, deadline=None)
-@given(texts, st.booleans(), st.sampled_from([None, 0, 1, 2]))
-def test_fast_path_equals_reference(values, collapse, blank):
-    step = NormalizeText(collapse_spaces=collapse, max_blank_lines=blank)
+@given(texts, st.booleans(), st.sampled_from([None, 0, 1, 2]), st.sampled_from(["NFC", "NFKC", "NFD", None]))
+def test_fast_path_equals_reference(values, collapse, blank, form):
+    step = NormalizeText(collapse_spaces=collapse, max_blank_lines=blank, form=form)
     got = step.process(_batch(values)).column("text").to_pylist()
     ref = normalize_array(pa.array(values, pa.string()), **step.model_dump()).to_pylist()
     assert got == ref
@@ -49,3 +49,10 @@ def test_sliced_batch():
 def test_few_newlines_with_large_blank_allowance():
     step = NormalizeText(max_blank_lines=2)
     assert step.process(_batch(["a\nb\nc", "x\n\n\n\n\ny"])).column("text").to_pylist() == ["a\nb\nc", "x\n\n\ny"]
+
+
+def test_latin1_text_is_nfc_without_work_and_other_forms_still_apply():
+    latin = "caf\u00e9 na\u00efve \u00fcber se\u00f1or"
+    assert NormalizeText().process(_batch([latin])).column("text").to_pylist() == [latin]
+    nfd = NormalizeText(form="NFD").process(_batch([latin])).column("text").to_pylist()
+    assert nfd == [normalize_array(pa.array([latin]), form="NFD").to_pylist()[0]] and nfd[0] != latin
