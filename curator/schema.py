@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -42,11 +41,7 @@ def stable_id_prefix(source: str, file_key: str) -> str:
 
 def stable_ids(sources: pa.Array, file_key: str, rows: pa.Array) -> pa.Array:
     """Ids `<prefix(source, file)>:<row>` for rows that have none; the same on every re-run."""
-    encoded = (
-        pc.dictionary_encode(sources).combine_chunks()
-        if isinstance(sources, pa.ChunkedArray)
-        else (pc.dictionary_encode(sources))
-    )
+    encoded = pc.dictionary_encode(sources)
     prefixes = pa.array([stable_id_prefix(s, file_key) for s in encoded.dictionary.to_pylist()], pa.string())
     per_row = pc.take(prefixes, encoded.indices)
     return pc.binary_join_element_wise(per_row, pc.cast(rows, pa.string()), ":")
@@ -62,8 +57,3 @@ def validate_documents(batch: pa.RecordBatch | pa.Table) -> None:
             raise ValueError(f"document column '{field.name}' has type {actual}, expected {field.type}")
         if not field.nullable and batch.column(field.name).null_count:
             raise ValueError(f"document column '{field.name}' has {batch.column(field.name).null_count} nulls")
-
-
-def text_bytes(texts: pa.Array) -> np.ndarray:
-    """UTF-8 byte length of each string, as int64 numpy."""
-    return pc.binary_length(texts).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)

@@ -13,7 +13,8 @@ import pyarrow.compute as pc
 
 from curator.io.rejects import Reject, RejectSink
 from curator.io.sources import FieldMap, ReadLimits, Shard
-from curator.schema import FLOW_SCHEMA, stable_ids, text_bytes
+from curator.schema import FLOW_SCHEMA, stable_ids
+from curator.text.bytes import byte_lengths
 
 STRING_TYPES = (pa.string(), pa.large_string(), pa.string_view())
 
@@ -131,7 +132,7 @@ def build_documents(
         for i in np.flatnonzero(pc.is_null(text).to_numpy(zero_copy_only=False)):
             reject(int(i), f"missing_field:{f.text}", f"field '{f.text}' is missing or null")
         text = pc.fill_null(text, "")
-    n_bytes = text_bytes(text)
+    n_bytes = byte_lengths(text)
     for i in np.flatnonzero(n_bytes > limits.max_doc_bytes):
         reject(
             int(i),

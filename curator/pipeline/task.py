@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from curator.errors import RunError
 from curator.io.atomic import AtomicParquetWriter
@@ -21,7 +20,8 @@ from curator.pipeline.config import PipelineConfig
 from curator.pipeline.run_folder import RunFolder, write_atomic
 from curator.pipeline.stats import STEPS_SCHEMA, DocStatsWriter, docs_schema
 from curator.pipeline.step import StepContext
-from curator.schema import DOCUMENT_SCHEMA
+from curator.schema import DOCUMENT_SCHEMA, validate_documents
+from curator.text.bytes import total_bytes
 
 MAX_LOGGED_REJECTS = 200
 
@@ -45,7 +45,7 @@ class Meter:
         finally:
             self.seconds += time.perf_counter() - t0
         self.rows += batch.num_rows
-        self.bytes += int(pc.sum(pc.binary_length(batch.column("text"))).as_py() or 0)
+        self.bytes += total_bytes(batch.column("text"))
         return batch
 
 
@@ -115,7 +115,14 @@ def run_task(task: int, shard: Shard, config: PipelineConfig, run_root: str) -> 
             meters.append(Meter(step(meters[-1])))
         names = DOCUMENT_SCHEMA.names
         for batch in meters[-1]:
-            out.write(batch.select(names))
+            documents = batch.select(names)
+            try:
+                validate_documents(documents)
+            except ValueError as exc:
+                raise RunError(
+                    f"task {task} ({shard.describe()}): the steps broke the document schema: {exc}"
+                ) from None
+            out.write(documents)
             docs.write_kept(batch)
         rejected_docs = rejects.docs_lost
         step_rows = _step_rows(task, steps, meters, ctx, reader.records, rejects)

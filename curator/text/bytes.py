@@ -19,6 +19,17 @@ def string_bytes(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return buf, (offsets - offsets[0]).astype(np.int64)
 
 
+def byte_lengths(arr: pa.Array) -> np.ndarray:
+    """UTF-8 byte length of each string (from the offsets: no pass over the bytes)."""
+    return np.diff(string_bytes(arr)[1])
+
+
+def total_bytes(arr: pa.Array) -> int:
+    """UTF-8 bytes of all strings together, in O(1)."""
+    offsets = string_bytes(arr)[1]
+    return int(offsets[-1]) if len(offsets) else 0
+
+
 def count_per_row(mask: np.ndarray, offsets: np.ndarray, positions: bool = False) -> np.ndarray:
     """For each row, how many bytes of `mask` are true in that row (searches, not a full-size reduction).
 

@@ -143,6 +143,21 @@ def test_a_step_that_loses_rows_fails_the_run_loudly(tmp_path, corpus):
     assert not list((tmp_path / "run" / "completions").iterdir())
 
 
+def test_a_step_that_breaks_the_document_schema_fails_with_the_column_named(tmp_path, corpus):
+    @register_step
+    class NullText(Step):
+        """Sets text to null (a bug the writer must refuse)."""
+
+        name = "null_text_for_test"
+
+        def process(self, batch):
+            idx = batch.schema.get_field_index("text")
+            return batch.set_column(idx, "text", pa.nulls(batch.num_rows, pa.string()))
+
+    with pytest.raises(RunError, match="steps broke the document schema: document column 'text' has .* nulls"):
+        run_pipeline(_config(corpus, steps=["null_text_for_test"]), tmp_path / "run", workers=1, quiet=True)
+
+
 def test_changed_inputs_are_refused_on_resume(tmp_path, corpus):
     run_pipeline(_config(corpus), tmp_path / "run", workers=1, quiet=True)
     write_jsonl(corpus / "part-9.jsonl", synthetic_docs(3))
