@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing as mp
-from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -74,35 +74,15 @@ def run_pipeline(
     progress = TaskProgress(len(shards), done=len(shards) - len(pending), quiet=quiet)
     failures: list[str] = []
     try:
-        if pending and (n_workers == 1 or len(pending) == 1):
-            for i in pending:
-                try:
-                    result = run_task(i, shards[i], config, str(run.root))
-                except RunError as exc:
-                    failures.append(str(exc))
-                    log.error("%s", exc)
-                    continue
-                progress.update(result.records, result.kept)
-        elif pending:
-            ctx = mp.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx) as pool:
-                futures = {pool.submit(run_task, i, shards[i], config, str(run.root)): i for i in pending}
-                remaining = set(futures)
-                while remaining:
-                    finished, remaining = wait(remaining, return_when=FIRST_EXCEPTION)
-                    for fut in finished:
-                        i = futures[fut]
-                        try:
-                            result = fut.result()
-                        except RunError as exc:
-                            failures.append(str(exc))
-                            log.error("%s", exc)
-                            continue
-                        except Exception as exc:
-                            failures.append(f"task {i} ({shards[i].describe()}) failed: {type(exc).__name__}: {exc}")
-                            log.exception("task %d failed", i)
-                            continue
-                        progress.update(result.records, result.kept)
+        for i, outcome in _task_outcomes(pending, shards, config, run, n_workers):
+            if isinstance(outcome, RunError):
+                failures.append(str(outcome))
+                log.error("%s", outcome)
+            elif isinstance(outcome, Exception):
+                failures.append(f"task {i} ({shards[i].describe()}) failed: {type(outcome).__name__}: {outcome}")
+                log.error("task %d failed", i, exc_info=outcome)
+            else:
+                progress.update(outcome.records, outcome.kept)
     finally:
         progress.close()
     if failures:
@@ -113,6 +93,27 @@ def run_pipeline(
     summary = finalize(run, config, len(shards), ran=len(pending))
     log.info("finished: %s", json.dumps(asdict(summary)))
     return summary
+
+
+def _task_outcomes(pending: list[int], shards, config: PipelineConfig, run: RunFolder, n_workers: int):
+    """(task, TaskResult or the exception it raised) for each pending task; a failed task never stops the others.
+
+    One worker runs tasks in this process; more run them in a spawn process pool.
+    """
+    if n_workers == 1 or len(pending) <= 1:
+        for i in pending:
+            try:
+                yield i, run_task(i, shards[i], config, str(run.root))
+            except Exception as exc:  # reported with the others at the end; KeyboardInterrupt still stops
+                yield i, exc
+        return
+    with ProcessPoolExecutor(max_workers=n_workers, mp_context=mp.get_context("spawn")) as pool:
+        futures = {pool.submit(run_task, i, shards[i], config, str(run.root)): i for i in pending}
+        for fut in as_completed(futures):
+            try:
+                yield futures[fut], fut.result()
+            except Exception as exc:
+                yield futures[fut], exc
 
 
 def _merge(parts: list[Path], target: Path, schema) -> int:

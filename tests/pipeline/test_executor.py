@@ -112,9 +112,11 @@ def test_interrupted_task_leaves_no_marker_and_resumes(tmp_path, corpus):
             return batch
 
     cfg = _config(corpus, steps=[{"explode_for_test": {"armed": True}}])
-    with pytest.raises(RuntimeError, match="boom"):
+    with pytest.raises(RunError, match=r"(?s)1 task\(s\) failed.*task 1 .*RuntimeError: boom"):
         run_pipeline(cfg, tmp_path / "run", workers=1, quiet=True)
-    assert [p.name for p in sorted((tmp_path / "run" / "completions").iterdir())] == ["task-00000.json"]
+    assert "RuntimeError: boom" in (tmp_path / "run" / "logs" / "run.log").read_text()  # with its traceback
+    done = [p.name for p in sorted((tmp_path / "run" / "completions").iterdir())]
+    assert done == ["task-00000.json", "task-00002.json", "task-00003.json"]  # the other tasks went on
     assert not list((tmp_path / "run" / "output").glob("part-00001*"))
     with pytest.raises(RunError, match="different pipeline"):
         run_pipeline(_config(corpus, steps=[{"explode_for_test": {"armed": False}}]), tmp_path / "run", workers=1)
