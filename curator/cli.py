@@ -49,7 +49,7 @@ def run(
                 typer.echo(f"  ... {len(shards) - 20} more")
             typer.echo("steps: " + " -> ".join(["read"] + [next(iter(e)) for e in config.steps] + ["write"]))
             return
-        summary = run_pipeline(config, out, workers=workers, overwrite=overwrite, quiet=True if quiet else None)
+        summary = run_pipeline(config, out, workers=workers, overwrite=overwrite, quiet=quiet)
     except CuratorError as exc:
         _fail(exc)
         return

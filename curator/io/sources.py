@@ -42,7 +42,6 @@ class Shard:
     row_start: int = 0  # Hugging Face Dataset row range [row_start, row_stop)
     row_stop: int | None = None
     size_bytes: int = 0
-    mtime_ns: int = 0
 
     def describe(self) -> str:
         rng = f"[{self.row_start}:{self.row_stop}]" if self.format == "hf" and self.row_stop is not None else ""

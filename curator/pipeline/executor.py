@@ -57,7 +57,7 @@ def run_pipeline(
     out: str | Path,
     workers: int | None = None,
     overwrite: bool = False,
-    quiet: bool | None = None,
+    quiet: bool = False,
 ) -> RunSummary:
     """Run `config` into the run folder `out`, resuming if it holds an unfinished run of the same pipeline.
 

@@ -28,20 +28,18 @@ def shards_for_input(cfg: InputConfig) -> list[Shard]:
             raise ConfigError(f"input '{cfg.path}' is not a folder written by save_to_disk")
         total = hf_num_rows(str(path), cfg.split)
         key = path.name + (f"/{cfg.split}" if cfg.split else "")
-        stat = path.stat()
+        source = _default_source(cfg, path)
         return [
             Shard(
                 "hf",
                 str(path.resolve()),
                 key,
-                _default_source(cfg, path),
+                source,
                 cfg.source,
                 fields,
                 cfg.split,
-                lo,
-                min(lo + cfg.rows_per_task, total),
-                0,
-                stat.st_mtime_ns,
+                row_start=lo,
+                row_stop=min(lo + cfg.rows_per_task, total),
             )
             for lo in range(0, max(total, 1), cfg.rows_per_task)
         ]
@@ -53,7 +51,6 @@ def shards_for_input(cfg: InputConfig) -> list[Shard]:
         fmt = cfg.format if cfg.format != "auto" else format_of(f)
         if fmt is None:
             raise ConfigError(f"cannot tell the format of '{f}'; set format: jsonl or format: parquet")
-        st = f.stat()
         key = os.path.relpath(f, root)
         shards.append(
             Shard(
@@ -63,8 +60,7 @@ def shards_for_input(cfg: InputConfig) -> list[Shard]:
                 _default_source(cfg, root),
                 cfg.source,
                 fields,
-                size_bytes=st.st_size,
-                mtime_ns=st.st_mtime_ns,
+                size_bytes=f.stat().st_size,
             )
         )
     return shards

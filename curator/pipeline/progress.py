@@ -14,12 +14,10 @@ def interactive() -> bool:
 class TaskProgress:
     """Counts finished tasks and documents; draws a tqdm bar or prints a line at most every `every` s."""
 
-    def __init__(self, total: int, done: int = 0, quiet: bool | None = None, every: float = 10.0, label="tasks"):
+    def __init__(self, total: int, done: int = 0, quiet: bool = False, every: float = 10.0, label="tasks"):
         self.total, self.done = total, done
         self.docs = self.kept = 0
-        self.mode = "silent" if quiet is True else ("bar" if (quiet is None and interactive()) else "lines")
-        if quiet is False and interactive():
-            self.mode = "bar"
+        self.mode = "silent" if quiet else ("bar" if interactive() else "lines")
         self.every = every
         self._last = 0.0
         self._start = time.perf_counter()
