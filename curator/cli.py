@@ -58,23 +58,16 @@ def run(
 
 
 def _print_summary(summary) -> None:
-    import pyarrow.parquet as pq
-
     from curator.pipeline.run_folder import RunFolder
+    from curator.pipeline.stats import step_totals
 
     run = RunFolder(summary.run_dir)
-    steps = pq.read_table(run.steps_table).to_pylist()
-    agg: dict[tuple[int, str], dict] = {}
-    for r in steps:
-        a = agg.setdefault((r["step_index"], r["step"]), {"in": 0, "out": 0, "dropped": 0, "s": 0.0, "mb": 0})
-        a["in"] += r["rows_in"]
-        a["out"] += r["rows_out"]
-        a["dropped"] += r["rows_dropped"]
-        a["s"] += r["seconds"]
-        a["mb"] += r["bytes_in"] / 1e6
     typer.echo(f"\n{'step':<18}{'rows in':>12}{'rows out':>12}{'dropped':>10}{'MB in':>10}{'seconds':>10}")
-    for (_, name), a in sorted(agg.items()):
-        typer.echo(f"{name:<18}{a['in']:>12,}{a['out']:>12,}{a['dropped']:>10,}{a['mb']:>10.1f}{a['s']:>10.2f}")
+    for t in step_totals(run.steps_table):
+        typer.echo(
+            f"{t['step']:<18}{t['rows_in']:>12,}{t['rows_out']:>12,}{t['dropped']:>10,}"
+            f"{t['mb_in']:>10.1f}{t['seconds']:>10.2f}"
+        )
     typer.echo(
         f"\n{summary.records:,} documents: {summary.kept:,} kept, {summary.dropped:,} dropped, "
         f"{summary.rejected_docs:,} rejected -> accounted for"

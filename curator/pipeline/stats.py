@@ -89,3 +89,16 @@ class DocStatsWriter:
 
     def abort(self) -> None:
         self._writer.abort()
+
+
+def step_totals(steps_table: Path) -> list[dict]:
+    """Rows in/out/dropped, MB in and seconds per step, summed over tasks, in pipeline order (DuckDB)."""
+    import duckdb
+
+    query = """
+        SELECT step, sum(rows_in) AS rows_in, sum(rows_out) AS rows_out, sum(rows_dropped) AS dropped,
+               sum(bytes_in) / 1e6 AS mb_in, sum(seconds) AS seconds
+        FROM read_parquet(?) GROUP BY step_index, step ORDER BY step_index"""
+    rel = duckdb.execute(query, [str(steps_table)])
+    names = [d[0] for d in rel.description]
+    return [dict(zip(names, row, strict=True)) for row in rel.fetchall()]

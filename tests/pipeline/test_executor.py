@@ -12,6 +12,7 @@ import pytest
 from curator.errors import RunError
 from curator.pipeline.config import parse_pipeline
 from curator.pipeline.executor import run_pipeline
+from curator.pipeline.stats import step_totals
 from curator.pipeline.step import Step, register_step
 from curator.schema import DOCUMENT_SCHEMA
 from tests.conftest import synthetic_docs, write_jsonl
@@ -67,6 +68,9 @@ def test_golden_counts_and_run_folder(tmp_path, corpus):
     assert [s["step"] for s in steps[:3]] == ["read", "normalize_text", "length_filter"]
     for s in steps:
         assert s["rows_in"] == s["rows_out"] + s["rows_dropped"]
+    totals = step_totals(run / "stats" / "steps.parquet")
+    assert [t["step"] for t in totals] == ["read", "normalize_text", "length_filter"]
+    assert totals[2]["rows_in"] == 1200 and totals[2]["dropped"] == summary.dropped
 
 
 def test_output_identical_whatever_the_worker_count(tmp_path, corpus):
