@@ -19,6 +19,7 @@ from curator.pipeline.config import PipelineConfig
 from curator.pipeline.plan import plan_record, plan_tasks
 from curator.pipeline.progress import TaskProgress
 from curator.pipeline.run_folder import RunFolder, write_atomic
+from curator.pipeline.stage import global_positions, run_stage
 from curator.pipeline.stats import STEPS_SCHEMA, docs_schema
 from curator.pipeline.task import TaskResult, run_task
 
@@ -71,6 +72,10 @@ def run_pipeline(
     pending = [i for i in range(len(shards)) if not run.is_done(i)]
     log.info("%s %s: %d tasks, %d to run", "resume" if resuming else "start", config.name, len(shards), len(pending))
     n_workers = max(1, min(workers or config.executor.resolved_workers(), len(pending) or 1))
+    if pending:
+        stage_workers = max(1, min(workers or config.executor.resolved_workers(), len(shards)))
+        for position in global_positions(config.build_steps()):
+            run_stage(run, config, shards, position, stage_workers, quiet, log)
     progress = TaskProgress(len(shards), done=len(shards) - len(pending), quiet=quiet)
     failures: list[str] = []
     try:

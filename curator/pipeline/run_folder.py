@@ -37,6 +37,7 @@ class RunFolder:
         self.rejects = self.root / "rejects"
         self.completions = self.root / "completions"
         self.logs = self.root / "logs"
+        self.state = self.root / "state"
         self.docs_table = self.stats / "docs.parquet"
         self.steps_table = self.stats / "steps.parquet"
         self.rejects_table = self.rejects / "rejects.parquet"
@@ -61,6 +62,10 @@ class RunFolder:
 
     def task_log(self, task: int) -> Path:
         return self.logs / f"task-{task:05d}.log"
+
+    def stage_dir(self, position: int, name: str) -> Path:
+        """On-disk state of the global step at `position` in the pipeline (dedup signatures, buckets...)."""
+        return self.state / f"{position:02d}-{name}"
 
     def is_done(self, task: int) -> bool:
         return self.marker(task).exists()

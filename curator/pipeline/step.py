@@ -109,7 +109,12 @@ class Filter(Step):
 
 
 _REGISTRY: dict[str, type[Step]] = {}
-BUILTIN_STEP_MODULES = ("curator.text.normalize", "curator.filters.length")
+BUILTIN_STEP_MODULES = (
+    "curator.text.normalize",
+    "curator.filters.length",
+    "curator.dedup.exact",
+    "curator.dedup.near",
+)
 
 
 def register_step(cls: type[Step]) -> type[Step]:

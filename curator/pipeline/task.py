@@ -18,6 +18,7 @@ from curator.io.sources import Shard
 from curator.io.writer import ShardedParquetWriter
 from curator.pipeline.config import PipelineConfig
 from curator.pipeline.run_folder import RunFolder, write_atomic
+from curator.pipeline.stage import bind_global_steps
 from curator.pipeline.stats import STEPS_SCHEMA, DocStatsWriter, docs_schema
 from curator.pipeline.step import StepContext
 from curator.schema import DOCUMENT_SCHEMA, validate_documents
@@ -87,6 +88,7 @@ def run_task(task: int, shard: Shard, config: PipelineConfig, run_root: str) -> 
     log = _task_logger(run, task)
     started = time.perf_counter()
     steps = config.build_steps()
+    bind_global_steps(steps, run)
     logged = 0
 
     def on_reject(r: Reject) -> None:

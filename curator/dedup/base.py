@@ -1,0 +1,84 @@
+"""What exact and near-duplicate dedup share: the representative rule, the document index and the filter."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import ClassVar, Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import Field, PrivateAttr
+
+from curator.dedup.clusters import ClusterFilter
+from curator.errors import RunError
+from curator.pipeline.stage import GlobalStep
+from curator.pipeline.step import StepContext, with_columns
+from curator.text.bytes import byte_lengths
+
+DUP_COLUMNS: dict[str, pa.DataType] = {
+    "dup_cluster": pa.string(),  # id of the representative kept for the cluster (own id when unique)
+    "dup_cluster_size": pa.int64(),  # input documents the cluster stands for (1 when unique)
+    "dup_of": pa.string(),  # for a dropped duplicate: the id of the document kept instead
+}
+
+
+class DedupStep(GlobalStep):
+    """Base of the dedup steps: `keep` picks the representative of each duplicate cluster."""
+
+    keep: Literal["first", "longest", "score"] = Field(
+        "first", description="representative: first in input order, longest text, or highest `score_column`"
+    )
+    score_column: str | None = Field(None, description="column to maximise when keep = score (e.g. a quality score)")
+    reason: ClassVar[str] = ""  # the drop reason
+    _filter: ClusterFilter | None = PrivateAttr(default=None)
+
+    def model_post_init(self, __context) -> None:
+        if self.keep == "score" and not self.score_column:
+            raise ValueError("keep: score needs score_column (the column whose highest value is kept)")
+
+    def priority(self, batch: pa.RecordBatch) -> np.ndarray:
+        """Higher is better; ties go to the first document in input order."""
+        n = batch.num_rows
+        if self.keep == "first":
+            return np.zeros(n)
+        if self.keep == "longest":
+            return byte_lengths(batch.column("text")).astype(np.float64)
+        if self.score_column not in batch.schema.names:
+            raise RunError(
+                f"{self.name}: keep=score needs column '{self.score_column}', but the documents reaching this "
+                f"step have only: {', '.join(batch.schema.names)}; add the step that computes it before {self.name}"
+            )
+        values = pc.cast(batch.column(self.score_column), pa.float64())
+        return pc.fill_null(values, float("-inf")).to_numpy(zero_copy_only=False)
+
+    @staticmethod
+    def weight(batch: pa.RecordBatch) -> np.ndarray:
+        """Input documents each row stands for: an earlier dedup's cluster size, else 1."""
+        if "dup_cluster_size" not in batch.schema.names:
+            return np.ones(batch.num_rows, np.int64)
+        return pc.fill_null(batch.column("dup_cluster_size"), 1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+    # -- filter pass ------------------------------------------------------------------------------------
+
+    def setup(self, ctx: StepContext) -> None:
+        super().setup(ctx)
+        self._filter = None
+
+    def extra_columns(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
+        return {}
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        flt = ClusterFilter(self.state, self.ctx.task, self.name)
+        for batch in batches:
+            batch, columns, reasons = flt.apply(batch, self.reason)
+            batch = with_columns(batch, {**self.extra_columns(batch), **columns})
+            if reasons is None:
+                yield batch
+                continue
+            drop = pc.is_valid(reasons)
+            self.ctx.drop(self.name, batch.filter(drop), reasons.filter(drop))
+            kept = batch.filter(pc.invert(drop))
+            if kept.num_rows:
+                yield kept
+        flt.finish()

@@ -1,0 +1,146 @@
+"""Global steps: a step that must see the whole corpus runs as index pass -> global passes -> filter.
+
+The executor runs, for each global step in pipeline order: an *index* pass over every task (the steps before
+it, then `index()`, which writes per-task state under `state/NN-name/`), then `resolve()` once (global
+passes over that on-disk state, each finished pass marked so a crash resumes at the next one), and finally
+the normal task pass, in which the step filters with what `resolve()` decided. The steps before a global
+step run again in each pass, so they must be deterministic (they are checked: the filter pass must see the
+same documents, in the same order, as the index pass).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing as mp
+import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import pyarrow as pa
+from pydantic import PrivateAttr
+
+from curator.errors import RunError
+from curator.io.readers import open_reader
+from curator.io.rejects import RejectSink
+from curator.io.sources import Shard
+from curator.pipeline.progress import TaskProgress
+from curator.pipeline.run_folder import RunFolder, write_atomic
+from curator.pipeline.step import Step, StepContext
+
+
+class GlobalStep(Step):
+    """A step that decides with the whole corpus in view (dedup, global resampling).
+
+    Subclasses implement `index(batches, task, state)` (consume one task's documents, write per-task state,
+    return facts for the task's marker), `resolve(state, markers, log)` (global passes) and the usual
+    `__call__` (filter one task with the resolved state, found under `self.state`).
+    """
+
+    _state: Path | None = PrivateAttr(default=None)
+
+    def bind(self, state: Path) -> None:
+        self._state = Path(state)
+
+    @property
+    def state(self) -> Path:
+        if self._state is None:
+            raise RuntimeError(f"step '{self.name}' has no state folder; it runs inside a pipeline or `dedup`")
+        return self._state
+
+    def index(self, batches: Iterator[pa.RecordBatch], task: int, state: Path) -> dict:
+        raise NotImplementedError
+
+    def resolve(self, state: Path, markers: list[dict], log: logging.Logger) -> dict:
+        raise NotImplementedError
+
+
+def bind_global_steps(steps: list[Step], run: RunFolder) -> None:
+    """Point each global step at its state folder, `state/<position>-<name>`."""
+    for i, step in enumerate(steps):
+        if isinstance(step, GlobalStep):
+            step.bind(run.stage_dir(i, step.name))
+
+
+def index_marker(state: Path, task: int) -> Path:
+    return state / "index" / f"task-{task:05d}.json"
+
+
+def run_index_task(task: int, shard: Shard, config, run_root: str, position: int) -> dict:
+    """Stream one shard through the steps before the global step at `position`, into its `index()`."""
+    run = RunFolder(run_root)
+    steps = config.build_steps()[: position + 1]
+    bind_global_steps(steps, run)
+    target = steps[-1]
+    assert isinstance(target, GlobalStep)
+    scratch = target.state / "index" / f"rejects-{task:05d}.parquet"  # the task pass records rejects
+    rejects = RejectSink(scratch)
+    ctx = StepContext(task=task, seed=config.seed, run_dir=run_root)
+    started = time.perf_counter()
+    try:
+        batches: Iterator[pa.RecordBatch] = iter(open_reader(shard, config.reader.limits(), rejects))
+        for step in steps[:-1]:
+            step.setup(ctx)
+            batches = step(batches)
+        target.setup(ctx)
+        facts = target.index(batches, task, target.state)
+    finally:
+        rejects.abort()
+        for step in steps:
+            step.teardown()
+    facts = {"task": task, "shard": shard.describe(), **facts, "seconds": round(time.perf_counter() - started, 3)}
+    write_atomic(index_marker(target.state, task), json.dumps(facts, indent=1))
+    return facts
+
+
+def run_stage(run: RunFolder, config, shards: list[Shard], position: int, workers: int, quiet: bool, log) -> dict:
+    """Index pass (resumable per task) then the step's global passes (resumable per pass)."""
+    step = config.build_steps()[position]
+    assert isinstance(step, GlobalStep)
+    state = run.stage_dir(position, step.name)
+    (state / "index").mkdir(parents=True, exist_ok=True)
+    pending = [i for i in range(len(shards)) if not index_marker(state, i).exists()]
+    log.info("%s: index pass, %d of %d tasks to run", step.name, len(pending), len(shards))
+    progress = TaskProgress(len(shards), done=len(shards) - len(pending), quiet=quiet, label=f"{step.name} index")
+    failures = []
+    try:
+        for i, outcome in _index_outcomes(pending, shards, config, run, position, workers):
+            if isinstance(outcome, Exception):
+                failures.append(f"task {i} ({shards[i].describe()}): {type(outcome).__name__}: {outcome}")
+                log.error("%s index task %d failed", step.name, i, exc_info=outcome)
+            else:
+                progress.update(outcome.get("docs", 0), outcome.get("docs", 0))
+    finally:
+        progress.close()
+    if failures:
+        raise RunError(
+            f"{step.name}: {len(failures)} index task(s) failed; re-run the same command to resume:\n  "
+            + "\n  ".join(failures[:10])
+        )
+    markers = [json.loads(index_marker(state, i).read_text()) for i in range(len(shards))]
+    started = time.perf_counter()
+    facts = step.resolve(state, markers, log)
+    log.info("%s: resolved in %.2f s: %s", step.name, time.perf_counter() - started, json.dumps(facts))
+    return facts
+
+
+def _index_outcomes(pending, shards, config, run: RunFolder, position: int, workers: int):
+    if workers == 1 or len(pending) <= 1:
+        for i in pending:
+            try:
+                yield i, run_index_task(i, shards[i], config, str(run.root), position)
+            except Exception as exc:
+                yield i, exc
+        return
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+        futures = {pool.submit(run_index_task, i, shards[i], config, str(run.root), position): i for i in pending}
+        for fut in as_completed(futures):
+            try:
+                yield futures[fut], fut.result()
+            except Exception as exc:
+                yield futures[fut], exc
+
+
+def global_positions(steps: list[Step]) -> list[int]:
+    return [i for i, s in enumerate(steps) if isinstance(s, GlobalStep)]
