@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -48,13 +49,30 @@ def run(
             if len(shards) > 20:
                 typer.echo(f"  ... {len(shards) - 20} more")
             typer.echo("steps: " + " -> ".join(["read"] + [next(iter(e)) for e in config.steps] + ["write"]))
+            _print_step_notes(config)
             return
+        if not quiet:
+            _print_step_notes(config)
         summary = run_pipeline(config, out, workers=workers, overwrite=overwrite, quiet=quiet)
     except CuratorError as exc:
         _fail(exc)
         return
     if not quiet:
         _print_summary(summary)
+
+
+def _dedup_line(facts: dict) -> str:
+    line = f"{facts['clusters']:,} duplicate clusters, {facts['duplicates']:,} duplicates"
+    if "candidate_pairs" in facts:
+        line += f" ({facts['candidate_pairs']:,} candidate pairs, {facts['verified_pairs']:,} verified)"
+    return line
+
+
+def _print_step_notes(config) -> None:
+    for step in config.build_steps():
+        note = step.describe()
+        if note:
+            typer.echo(f"{step.name}: {note}")
 
 
 def _print_summary(summary) -> None:
@@ -76,8 +94,62 @@ def _print_summary(summary) -> None:
         typer.echo(f"  dropped {reason}: {n:,}")
     for reason, n in summary.rejects_by_reason.items():
         typer.echo(f"  rejected {reason}: {n:,} (see {run.rejects_table})")
+    for facts_file in sorted(run.state.glob("*/clusters.json")):
+        typer.echo(f"{facts_file.parent.name}: {_dedup_line(json.loads(facts_file.read_text()))}")
     typer.echo(f"output: {summary.output_rows:,} rows in {summary.output_files} file(s) under {run.output}")
     typer.echo(f"stats:  {run.docs_table}, {run.steps_table}")
+
+
+@app.command()
+def dedup(
+    inputs: list[Path] = typer.Argument(
+        ..., help="JSONL/Parquet files or folders, or Hugging Face save_to_disk folders"
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="run folder: output/ holds the deduplicated documents"),
+    exact: bool = typer.Option(True, "--exact/--no-exact", help="exact dedup on normalised text first"),
+    near: bool = typer.Option(True, "--near/--no-near", help="MinHash LSH near-duplicate dedup"),
+    num_perm: int = typer.Option(128, "--num-perm", min=1),
+    bands: int = typer.Option(32, "--bands", "-b", min=1),
+    rows: int = typer.Option(4, "--rows", "-r", min=1),
+    ngram: int = typer.Option(5, "--ngram", min=1, help="words per shingle"),
+    threshold: float = typer.Option(0.5, "--threshold", min=0.0, max=1.0, help="verified estimated Jaccard"),
+    verify: bool = typer.Option(True, "--verify/--no-verify", help="check each candidate pair's estimated Jaccard"),
+    keep: str = typer.Option("first", "--keep", help="representative: first | longest | score"),
+    score_column: str | None = typer.Option(None, "--score-column", help="with --keep score"),
+    text_field: str = typer.Option("text", "--text-field"),
+    id_field: str = typer.Option("id", "--id-field"),
+    workers: int | None = typer.Option(None, "--workers", "-w", min=1),
+    overwrite: bool = typer.Option(False, "--overwrite"),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Deduplicate documents on their own: exact then MinHash near-duplicates, into a run folder."""
+    from curator.pipeline.config import parse_pipeline
+    from curator.pipeline.executor import run_pipeline
+
+    rule = {"keep": keep, **({"score_column": score_column} if score_column else {})}
+    steps = []
+    if exact:
+        steps.append({"exact_dedup": dict(rule)})
+    if near:
+        params = dict(num_perm=num_perm, bands=bands, rows=rows, ngram=ngram, threshold=threshold, verify=verify)
+        steps.append({"minhash_dedup": {**params, **rule}})
+    if not steps:
+        _fail(ConfigError("nothing to do: both --no-exact and --no-near were given"))
+    data = {
+        "name": "dedup",
+        "inputs": [{"path": str(p), "text_field": text_field, "id_field": id_field} for p in inputs],
+        "steps": steps,
+    }
+    try:
+        config = parse_pipeline(data, "curator dedup")
+        if not quiet:
+            _print_step_notes(config)
+        summary = run_pipeline(config, out, workers=workers, overwrite=overwrite, quiet=quiet)
+    except CuratorError as exc:
+        _fail(exc)
+        return
+    if not quiet:
+        _print_summary(summary)
 
 
 @app.command()

@@ -8,7 +8,7 @@ from typing import ClassVar, Literal
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import Field, PrivateAttr
+from pydantic import Field, PrivateAttr, model_validator
 
 from curator.dedup.clusters import ClusterFilter
 from curator.errors import RunError
@@ -33,9 +33,11 @@ class DedupStep(GlobalStep):
     reason: ClassVar[str] = ""  # the drop reason
     _filter: ClusterFilter | None = PrivateAttr(default=None)
 
-    def model_post_init(self, __context) -> None:
+    @model_validator(mode="after")
+    def _score_column_given(self):
         if self.keep == "score" and not self.score_column:
             raise ValueError("keep: score needs score_column (the column whose highest value is kept)")
+        return self
 
     def priority(self, batch: pa.RecordBatch) -> np.ndarray:
         """Higher is better; ties go to the first document in input order."""

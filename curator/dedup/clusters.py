@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from curator.dedup.state import Numbering, gather_doc_index, read_json, task_file
+from curator.dedup.state import IdDigest, Numbering, gather_doc_index, read_json, task_file
 from curator.errors import RunError
 from curator.io.atomic import AtomicParquetWriter
 
@@ -83,6 +83,8 @@ class ClusterFilter:
         if marker is None:
             raise RunError(f"{step}: task {task} was never indexed ({state}); re-run to rebuild the state")
         self.expected = int(marker["docs"])
+        self.expected_digest = marker.get("ids_digest")
+        self.digest = IdDigest()
         path = task_file(state, "clusters", task, ".parquet")
         table = pq.read_table(path) if path.exists() else CLUSTERS_SCHEMA.empty_table()
         self.ordinal = table.column("ordinal").to_numpy()
@@ -97,6 +99,7 @@ class ClusterFilter:
         self.position += n
         rows = self.table.slice(lo, hi - lo)
         ids = batch.column("id")
+        self.digest.update(ids)
         if hi > lo and not pc.all(pc.equal(ids.take(pa.array(local)), rows.column("id"))).as_py():
             raise RunError(
                 f"{self.step}, task {self.task}: the documents differ from the indexed ones; the steps before "
@@ -123,8 +126,9 @@ class ClusterFilter:
         return batch, columns, reasons
 
     def finish(self) -> None:
-        if self.position != self.expected:
+        if self.position != self.expected or self.digest.hex != self.expected_digest:
             raise RunError(
                 f"{self.step}, task {self.task}: {self.position:,} documents reached the filter but "
-                f"{self.expected:,} were indexed; the steps before {self.step} must be deterministic"
+                f"{self.expected:,} were indexed (id digest {self.digest.hex}, indexed {self.expected_digest}); "
+                f"the steps before {self.step} must be deterministic"
             )

@@ -74,7 +74,7 @@ class ExactDedup(DedupStep):
         except BaseException:
             docs.abort()
             raise
-        return {"docs": n}
+        return {"docs": n, "ids_digest": docs.digest.hex}
 
     # -- global passes ----------------------------------------------------------------------------------
 

@@ -194,8 +194,15 @@ class MinHashScheme:
         n_words = np.zeros(n, np.int64)
         a, b = self.permutations
         _signatures(
-            data, offsets, tables.is_word, tables.lower, self.ngram, a.astype(np.uint64), b.astype(np.uint64),
-            sig, n_words,
+            data,
+            offsets,
+            tables.is_word,
+            tables.lower,
+            self.ngram,
+            a.astype(np.uint64),
+            b.astype(np.uint64),
+            sig,
+            n_words,
         )
         return sig, n_words
 
@@ -235,5 +242,6 @@ def to_datasketch(signature: np.ndarray, scheme: MinHashScheme):
     """A datasketch `LeanMinHash` holding one curator signature (insert it into a `MinHashLSH`)."""
     from datasketch import LeanMinHash, MinHash
 
-    m = MinHash(num_perm=scheme.num_perm, seed=scheme.seed, hashvalues=np.asarray(signature, np.uint32), scheme="affine32")
+    values = np.asarray(signature, np.uint32)
+    m = MinHash(num_perm=scheme.num_perm, seed=scheme.seed, hashvalues=values, scheme="affine32")
     return LeanMinHash(m)

@@ -11,7 +11,7 @@ from typing import ClassVar
 
 import numpy as np
 import pyarrow as pa
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from curator.dedup.base import DUP_COLUMNS, DedupStep
 from curator.dedup.clusters import write_clusters
@@ -57,9 +57,10 @@ class MinHashDedup(DedupStep):
     verify: bool = Field(True, description="check every candidate pair's estimated Jaccard before clustering")
     memory_budget: ByteSize = Field(256 << 20, description="candidate pairs held at once while verifying")
 
-    def model_post_init(self, __context) -> None:
-        super().model_post_init(__context)
-        self.scheme  # validates bands x rows <= num_perm
+    @model_validator(mode="after")
+    def _valid_scheme(self):
+        MinHashScheme(self.num_perm, self.ngram, self.seed, self.bands, self.rows)  # bands x rows <= num_perm
+        return self
 
     @property
     def scheme(self) -> MinHashScheme:
@@ -98,7 +99,7 @@ class MinHashDedup(DedupStep):
         except BaseException:
             docs.abort()
             raise
-        return {"docs": sum(blocks), "blocks": blocks, "no_words": no_words}
+        return {"docs": sum(blocks), "blocks": blocks, "no_words": no_words, "ids_digest": docs.digest.hex}
 
     def _check_scheme(self, state: Path, scheme: MinHashScheme) -> None:
         """Signatures of different schemes never mix: the state records its scheme and refuses another."""
@@ -214,7 +215,8 @@ class SignatureStore:
         g_sorted = g[order]
         for t, sl in self.numbering.by_task(g_sorted):
             n = int(self.numbering.counts[t])
-            sig = np.memmap(task_file(self.state, "sig", t, ".u32"), dtype=np.uint32, mode="r", shape=(n, self.num_perm))
+            path = task_file(self.state, "sig", t, ".u32")
+            sig = np.memmap(path, dtype=np.uint32, mode="r", shape=(n, self.num_perm))
             out[order[sl]] = sig[g_sorted[sl] - self.numbering.offsets[t]]
             del sig
         return out

@@ -53,6 +53,10 @@ class Step(BaseModel):
     def teardown(self) -> None:
         """Release what setup() loaded."""
 
+    def describe(self) -> str:
+        """What a user should see about this step's settings before it runs ('' for nothing)."""
+        return ""
+
     def process(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         return batch
 
