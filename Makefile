@@ -30,7 +30,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check curator tests benchmarks
 
 bench: $(STAMP)
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,bench]'
 	$(BIN)/python benchmarks/pipeline_throughput.py
+	$(BIN)/python benchmarks/dedup.py
 
 clean:
 	rm -rf $(VENV) data runs .pytest_cache
