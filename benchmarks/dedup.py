@@ -1,9 +1,10 @@
 """Dedup benchmark: curator vs datasketch (MinHash + MinHashLSH) vs datatrove's MinHash stages.
 
 Corpus: the sample corpus cut into 80-400-word documents, cleaned of its own near-duplicates (curator at a
-permissive 42x3 / J>=0.3 setting, so the bases are distinct for every tool), then injected with exact copies,
+permissive 64x2 / J>=0.2 setting, so the bases are distinct for every tool), then injected with exact copies,
 case/whitespace variants, near copies at 1-15% word edits and 3-copy chains (`curator.dedup.inject`), so the
-ground truth is known. All tools use word 5-grams, 128 permutations and 32 bands x 4 rows.
+ground truth is known. All tools use word 5-grams, 128 permutations and 42 bands x 3 rows (curator
+also verifies each candidate pair at estimated J >= 0.35, its default).
 
 Every measurement runs in its own child process. "docs/CPU-s" of signatures is the signature kernel alone,
 on texts already in memory (process_time around it); end-to-end rows use the child's user+sys CPU
@@ -20,14 +21,13 @@ import json
 import os
 import random
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-NGRAM, NUM_PERM, BANDS, ROWS = 5, 128, 32, 4
+NGRAM, NUM_PERM, BANDS, ROWS = 5, 128, 42, 3
 
 
 # -- corpus ------------------------------------------------------------------------------------------------
@@ -89,7 +89,7 @@ def build_corpus(workdir: Path, n_docs: int) -> Path:
     clean = parse_pipeline(
         {
             "inputs": [{"path": str(raw)}],
-            "steps": ["exact_dedup", {"minhash_dedup": {"bands": 42, "rows": 3, "threshold": 0.3}}],
+            "steps": ["exact_dedup", {"minhash_dedup": {"bands": 64, "rows": 2, "threshold": 0.2}}],
         }
     )
     run_pipeline(clean, workdir / f"clean-{n_docs}", overwrite=True, quiet=True)
@@ -237,7 +237,9 @@ def child_dedup_datatrove(corpus: Path, out: Path) -> dict:
         [MinhashDedupCluster(str(out / "buckets"), str(out / "remove"), config=cfg)],
         [
             reader(),
-            MinhashDedupFilter(str(out / "remove"), exclusion_writer=JsonlWriter(str(out / "removed"), compression=None)),
+            MinhashDedupFilter(
+                str(out / "remove"), exclusion_writer=JsonlWriter(str(out / "removed"), compression=None)
+            ),
         ],
     ]
     tasks = {0: 1, 1: BANDS, 2: 1, 3: 1}
@@ -287,7 +289,12 @@ def child_exact_curator(corpus: Path, out: Path) -> dict:
     first = np.ones(len(h1), bool)
     first[1:] = (h1[order][1:] != h1[order][:-1]) | (h2[order][1:] != h2[order][:-1])
     cpu = time.process_time() - t
-    return {"docs": len(texts), "cpu": cpu, "mb": sum(len(x.encode()) for x in texts) / 1e6, "dups": int((~first).sum())}
+    return {
+        "docs": len(texts),
+        "cpu": cpu,
+        "mb": sum(len(x.encode()) for x in texts) / 1e6,
+        "dups": int((~first).sum()),
+    }
 
 
 def child_exact_polars(corpus: Path, out: Path) -> dict:
@@ -299,7 +306,23 @@ def child_exact_polars(corpus: Path, out: Path) -> dict:
     key = s.str.to_lowercase().str.replace_all(r"\s+", " ").str.strip_chars().hash()
     first = key.is_first_distinct()
     cpu = time.process_time() - t
-    return {"docs": len(texts), "cpu": cpu, "mb": sum(len(x.encode()) for x in texts) / 1e6, "dups": int((~first).sum())}
+    return {
+        "docs": len(texts),
+        "cpu": cpu,
+        "mb": sum(len(x.encode()) for x in texts) / 1e6,
+        "dups": int((~first).sum()),
+    }
+
+
+def peak_rss_mb() -> float:
+    """This process's own high-water RSS (VmHWM): unlike ru_maxrss it does not carry the parent's size from
+    before exec."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 CHILDREN = {name[len("child_") :]: fn for name, fn in globals().items() if name.startswith("child_")}
@@ -319,7 +342,7 @@ def measure(kind: str, corpus: Path) -> dict:
             raise SystemExit(f"{kind} child failed")
         result = json.loads((out / "result.json").read_text())
         result["process_cpu"] = usage.ru_utime + usage.ru_stime
-        result["rss_mb"] = usage.ru_maxrss / 1024
+        result["rss_mb"] = result.get("peak_rss_mb", usage.ru_maxrss / 1024)
         return result
     finally:
         shutil.rmtree(out, ignore_errors=True)
@@ -342,13 +365,15 @@ def main() -> None:
     if args.child:
         kind, corpus, out = args.child
         result = CHILDREN[kind](Path(corpus), Path(out))
+        result["peak_rss_mb"] = peak_rss_mb()
         (Path(out) / "result.json").write_text(json.dumps(result))
         return
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     small = build_corpus(args.workdir, args.docs // 3)
     corpus = build_corpus(args.workdir, args.docs)
     n_all = len(load_jsonl(corpus))
-    print(f"corpus: {args.docs:,} distinct bases + injected copies = {n_all:,} documents ({corpus})")
+    n_injected = len(json.loads((corpus / "truth.json").read_text())["truth"])
+    print(f"corpus: {n_all - n_injected:,} distinct bases + {n_injected:,} injected copies = {n_all:,} documents")
 
     print(f"\nMinHash signatures ({NUM_PERM} perms, word {NGRAM}-grams), kernel only, median of {args.repeats}")
     sig = {}

@@ -46,3 +46,22 @@ def test_config_errors_exit_2_with_a_message_and_no_traceback(tmp_path):
 def test_steps_lists_parameters():
     res = runner.invoke(app, ["steps"])
     assert res.exit_code == 0 and "length_filter" in res.output and "min_words = 0" in res.output
+
+
+def test_dedup_command_prints_the_s_curve_and_drops_copies(tmp_path):
+    docs = synthetic_docs(40, seed=5)
+    docs += [{**docs[3], "id": "copy-of-3"}, {**docs[4], "id": "upper-4", "text": docs[4]["text"].upper()}]
+    write_jsonl(tmp_path / "in" / "a.jsonl", docs)
+    res = runner.invoke(app, ["dedup", str(tmp_path / "in"), "--out", str(tmp_path / "run"), "-w", "1"])
+    assert res.exit_code == 0, res.output
+    assert "42 bands x 3 rows" in res.output and "P(candidate)" in res.output
+    assert "exact_dup: " in res.output and "duplicate clusters" in res.output
+    stats = {r["id"]: r for r in pq.read_table(tmp_path / "run" / "stats" / "docs.parquet").to_pylist()}
+    assert stats["copy-of-3"]["drop_reason"] == "exact_dup" and stats["copy-of-3"]["dup_of"] == docs[3]["id"]
+    assert stats["upper-4"]["drop_reason"] == "exact_dup"
+
+
+def test_dedup_command_rejects_an_impossible_band_setting(tmp_path):
+    write_jsonl(tmp_path / "in" / "a.jsonl", synthetic_docs(3))
+    res = runner.invoke(app, ["dedup", str(tmp_path / "in"), "--out", str(tmp_path / "run"), "-b", "64", "-r", "4"])
+    assert res.exit_code == 2 and "exceeds num_perm" in res.output

@@ -155,8 +155,8 @@ class MinHashScheme:
     num_perm: int = 128
     ngram: int = 5
     seed: int = 1
-    bands: int = 32
-    rows: int = 4
+    bands: int = 42
+    rows: int = 3
 
     def __post_init__(self):
         if self.bands * self.rows > self.num_perm:

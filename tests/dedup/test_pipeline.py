@@ -122,7 +122,7 @@ def test_a_killed_pass_resumes_at_the_next_unfinished_one(corpus, tmp_path, monk
         run(root, tmp_path / "resumed")
     state = tmp_path / "resumed" / "state" / "02-minhash_dedup"
     finished = {p: p.stat().st_mtime_ns for p in [*state.glob("index/*.json"), *state.glob("buckets/*.npy")]}
-    assert len(list(state.glob("buckets/*.npy"))) == 32 and not (state / "pairs.json").exists()
+    assert len(list(state.glob("buckets/*.npy"))) == 42 and not (state / "pairs.json").exists()
     monkeypatch.undo()
     run(root, tmp_path / "resumed")
     assert calls == [1]
