@@ -98,8 +98,8 @@ def build_corpus(workdir: Path, n_docs: int) -> Path:
     kept = set(pq.read_table(workdir / f"clean-{n_docs}" / "output", columns=["id"]).column("id").to_pylist())
     bases = [d for d in pieces if d["id"] in kept][:n_docs]
     injected = inject_duplicates(bases, InjectionPlan(), seed=2)
-    for k in range(8):
-        write_jsonl(corpus / f"part-{k}.jsonl", injected.docs[k::8])
+    for k in range(0, len(injected.docs), 1000):  # fixed-size shards: batch memory does not grow with the corpus
+        write_jsonl(corpus / f"part-{k // 1000:04d}.jsonl", injected.docs[k : k + 1000])
     (corpus / "truth.json").write_text(json.dumps({"truth": injected.truth, "kind": injected.kind}))
     shutil.rmtree(raw)
     shutil.rmtree(workdir / f"clean-{n_docs}")
@@ -395,6 +395,7 @@ def main() -> None:
         "dedup_datasketch": "datasketch MinHashLSH",
         "dedup_datatrove": "datatrove 4 stages",
     }
+    needed = 0
     for kind, label in labels.items():
         if kind in args.skip:
             continue
@@ -403,7 +404,9 @@ def main() -> None:
             f"  {label:<26} {r['process_cpu']:>7.1f} {n_all / r['process_cpu']:>10,.0f} {r['rss_mb']:>8.0f} "
             f"{r['dropped']:>8,} {r['precision']:>7.4f} {r['recall']:>7.4f} {r['f1']:>7.4f}"
         )
-    print(f"  (documents to remove per the ground truth: {r['needed']:,})")
+        needed = r["needed"]
+    if labels.keys() - set(args.skip):
+        print(f"  (documents to remove per the ground truth: {needed:,})")
 
     print("\nPeak memory of curator exact + minhash at two sizes (one process, whole run)")
     points = []
