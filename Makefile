@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: $(STAMP)
 	$(BIN)/curator sample --out data/sample
-	$(BIN)/curator run pipelines/quickstart.yaml --out runs/quickstart
+	$(BIN)/curator run pipelines/quickstart.yaml --out runs/quickstart --overwrite
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
