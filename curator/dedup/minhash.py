@@ -57,48 +57,13 @@ def _update(sig, shingle, a, b):
 
 
 @njit(cache=True)
-def _signatures(data, offsets, is_word, lower, n, a, b, sig, n_words):
-    ring = np.empty(n, np.uint64)
-    for d in range(len(offsets) - 1):
-        row = sig[d]
-        count = 0
-        h = FNV_OFFSET
-        in_word = False
-        i = offsets[d]
-        end = offsets[d + 1]
-        while i <= end:
-            word_char = False
-            if i < end:
-                cp, size = utf8_decode(data, i)
-                i += size
-                word_char = is_word[cp] != 0
-            else:
-                i += 1
-            if word_char:
-                h = (h ^ np.uint64(lower[cp])) * FNV_PRIME
-                in_word = True
-            elif in_word:
-                ring[count % n] = fmix64(h)
-                count += 1
-                if count >= n:
-                    _update(row, _shingle(ring, count, n, n), a, b)
-                h = FNV_OFFSET
-                in_word = False
-        if 0 < count < n:
-            _update(row, _shingle(ring, count, n, count), a, b)
-        n_words[d] = count
-
-
-@njit(cache=True)
-def _shingle_values(data, offsets, is_word, lower, n, out):
-    """The 32-bit shingle values of one document, in order (reference path for tests and datasketch)."""
-    ring = np.empty(n, np.uint64)
+def _doc_shingles(data, start, end, is_word, lower, n, ring, out):
+    """Write the 32-bit shingle values of data[start:end] to `out` (in order); return how many."""
     count = 0
     produced = 0
     h = FNV_OFFSET
     in_word = False
-    i = offsets[0]
-    end = offsets[1]
+    i = start
     while i <= end:
         word_char = False
         if i < end:
@@ -121,7 +86,21 @@ def _shingle_values(data, offsets, is_word, lower, n, out):
     if 0 < count < n:
         out[produced] = _shingle(ring, count, n, count) & np.uint64(0xFFFFFFFF)
         produced += 1
-    return produced
+    return produced, count
+
+
+@njit(cache=True)
+def _signatures(data, offsets, is_word, lower, n, a, b, sig, n_words):
+    ring = np.empty(n, np.uint64)
+    longest = 1
+    for d in range(len(offsets) - 1):
+        longest = max(longest, offsets[d + 1] - offsets[d])
+    shingles = np.empty(longest, np.uint64)  # a document has at most one shingle per byte
+    for d in range(len(offsets) - 1):
+        k, count = _doc_shingles(data, offsets[d], offsets[d + 1], is_word, lower, n, ring, shingles)
+        for j in range(k):
+            _update(sig[d], shingles[j], a, b)
+        n_words[d] = count
 
 
 def datasketch_permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -211,7 +190,8 @@ class MinHashScheme:
         tables = unicode_tables()
         data, offsets = string_bytes(pa.array([text]))
         out = np.empty(max(len(data), 1), np.uint64)
-        k = _shingle_values(data, offsets, tables.is_word, tables.lower, self.ngram, out)
+        ring = np.empty(self.ngram, np.uint64)
+        k, _ = _doc_shingles(data, offsets[0], offsets[1], tables.is_word, tables.lower, self.ngram, ring, out)
         return out[:k].astype(np.uint32)
 
     def band_keys(self, sig: np.ndarray, n_words: np.ndarray | None = None) -> np.ndarray:

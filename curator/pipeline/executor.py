@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing as mp
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -17,6 +15,7 @@ from curator.io.atomic import AtomicParquetWriter
 from curator.io.rejects import REJECTS_SCHEMA
 from curator.pipeline.config import PipelineConfig
 from curator.pipeline.plan import plan_record, plan_tasks
+from curator.pipeline.pool import task_outcomes
 from curator.pipeline.progress import TaskProgress
 from curator.pipeline.run_folder import RunFolder, write_atomic
 from curator.pipeline.stage import global_positions, run_stage
@@ -79,7 +78,8 @@ def run_pipeline(
     progress = TaskProgress(len(shards), done=len(shards) - len(pending), quiet=quiet)
     failures: list[str] = []
     try:
-        for i, outcome in _task_outcomes(pending, shards, config, run, n_workers):
+        args_of = lambda i: (i, shards[i], config, str(run.root))  # noqa: E731
+        for i, outcome in task_outcomes(run_task, pending, args_of, n_workers):
             if isinstance(outcome, RunError):
                 failures.append(str(outcome))
                 log.error("%s", outcome)
@@ -98,27 +98,6 @@ def run_pipeline(
     summary = finalize(run, config, len(shards), ran=len(pending))
     log.info("finished: %s", json.dumps(asdict(summary)))
     return summary
-
-
-def _task_outcomes(pending: list[int], shards, config: PipelineConfig, run: RunFolder, n_workers: int):
-    """(task, TaskResult or the exception it raised) for each pending task; a failed task never stops the others.
-
-    One worker runs tasks in this process; more run them in a spawn process pool.
-    """
-    if n_workers == 1 or len(pending) <= 1:
-        for i in pending:
-            try:
-                yield i, run_task(i, shards[i], config, str(run.root))
-            except Exception as exc:  # reported with the others at the end; KeyboardInterrupt still stops
-                yield i, exc
-        return
-    with ProcessPoolExecutor(max_workers=n_workers, mp_context=mp.get_context("spawn")) as pool:
-        futures = {pool.submit(run_task, i, shards[i], config, str(run.root)): i for i in pending}
-        for fut in as_completed(futures):
-            try:
-                yield futures[fut], fut.result()
-            except Exception as exc:
-                yield futures[fut], exc
 
 
 def _merge(parts: list[Path], target: Path, schema) -> int:

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing as mp
 import time
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import pyarrow as pa
@@ -25,6 +23,7 @@ from curator.errors import RunError
 from curator.io.readers import open_reader
 from curator.io.rejects import RejectSink
 from curator.io.sources import Shard
+from curator.pipeline.pool import task_outcomes
 from curator.pipeline.progress import TaskProgress
 from curator.pipeline.run_folder import RunFolder, write_atomic
 from curator.pipeline.step import Step, StepContext
@@ -105,7 +104,8 @@ def run_stage(run: RunFolder, config, shards: list[Shard], position: int, worker
     progress = TaskProgress(len(shards), done=len(shards) - len(pending), quiet=quiet, label=f"{step.name} index")
     failures = []
     try:
-        for i, outcome in _index_outcomes(pending, shards, config, run, position, workers):
+        args_of = lambda i: (i, shards[i], config, str(run.root), position)  # noqa: E731
+        for i, outcome in task_outcomes(run_index_task, pending, args_of, workers):
             if isinstance(outcome, Exception):
                 failures.append(f"task {i} ({shards[i].describe()}): {type(outcome).__name__}: {outcome}")
                 log.error("%s index task %d failed", step.name, i, exc_info=outcome)
@@ -123,23 +123,6 @@ def run_stage(run: RunFolder, config, shards: list[Shard], position: int, worker
     facts = step.resolve(state, markers, log)
     log.info("%s: resolved in %.2f s: %s", step.name, time.perf_counter() - started, json.dumps(facts))
     return facts
-
-
-def _index_outcomes(pending, shards, config, run: RunFolder, position: int, workers: int):
-    if workers == 1 or len(pending) <= 1:
-        for i in pending:
-            try:
-                yield i, run_index_task(i, shards[i], config, str(run.root), position)
-            except Exception as exc:
-                yield i, exc
-        return
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
-        futures = {pool.submit(run_index_task, i, shards[i], config, str(run.root), position): i for i in pending}
-        for fut in as_completed(futures):
-            try:
-                yield futures[fut], fut.result()
-            except Exception as exc:
-                yield futures[fut], exc
 
 
 def global_positions(steps: list[Step]) -> list[int]:
