@@ -270,6 +270,10 @@ def child_dedup_curator_full(corpus: Path, out: Path) -> dict:
     return _curator_run(corpus, out, ["exact_dedup", {"minhash_dedup": {"bands": BANDS, "rows": ROWS}}])
 
 
+def _exact_result(texts: list[str], cpu: float, dups: int) -> dict:
+    return {"docs": len(texts), "cpu": cpu, "mb": sum(len(x.encode()) for x in texts) / 1e6, "dups": dups}
+
+
 def child_exact_curator(corpus: Path, out: Path) -> dict:
     """Exact-dedup kernel on in-memory Arrow text: NFKC (non-ASCII rows) + 128-bit key + global grouping."""
     import numpy as np
@@ -288,13 +292,7 @@ def child_exact_curator(corpus: Path, out: Path) -> dict:
     order = np.lexsort((np.arange(len(h1)), h2, h1))
     first = np.ones(len(h1), bool)
     first[1:] = (h1[order][1:] != h1[order][:-1]) | (h2[order][1:] != h2[order][:-1])
-    cpu = time.process_time() - t
-    return {
-        "docs": len(texts),
-        "cpu": cpu,
-        "mb": sum(len(x.encode()) for x in texts) / 1e6,
-        "dups": int((~first).sum()),
-    }
+    return _exact_result(texts, time.process_time() - t, int((~first).sum()))
 
 
 def child_exact_polars(corpus: Path, out: Path) -> dict:
@@ -305,13 +303,7 @@ def child_exact_polars(corpus: Path, out: Path) -> dict:
     t = time.process_time()
     key = s.str.to_lowercase().str.replace_all(r"\s+", " ").str.strip_chars().hash()
     first = key.is_first_distinct()
-    cpu = time.process_time() - t
-    return {
-        "docs": len(texts),
-        "cpu": cpu,
-        "mb": sum(len(x.encode()) for x in texts) / 1e6,
-        "dups": int((~first).sum()),
-    }
+    return _exact_result(texts, time.process_time() - t, int((~first).sum()))
 
 
 def peak_rss_mb() -> float:

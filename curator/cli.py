@@ -35,7 +35,6 @@ def run(
 ) -> None:
     """Run a pipeline into a run folder: output/, stats/, rejects/, completions/, logs/."""
     from curator.pipeline.config import load_pipeline
-    from curator.pipeline.executor import run_pipeline
     from curator.pipeline.plan import plan_tasks
 
     try:
@@ -51,12 +50,18 @@ def run(
             typer.echo("steps: " + " -> ".join(["read"] + [next(iter(e)) for e in config.steps] + ["write"]))
             _print_step_notes(config)
             return
-        if not quiet:
-            _print_step_notes(config)
-        summary = run_pipeline(config, out, workers=workers, overwrite=overwrite, quiet=quiet)
+        _run_and_report(config, out, workers, overwrite, quiet)
     except CuratorError as exc:
         _fail(exc)
-        return
+
+
+def _run_and_report(config, out: Path, workers: int | None, overwrite: bool, quiet: bool) -> None:
+    """Print what the steps want seen first (S-curves), run, then print the summary."""
+    from curator.pipeline.executor import run_pipeline
+
+    if not quiet:
+        _print_step_notes(config)
+    summary = run_pipeline(config, out, workers=workers, overwrite=overwrite, quiet=quiet)
     if not quiet:
         _print_summary(summary)
 
@@ -124,7 +129,6 @@ def dedup(
 ) -> None:
     """Deduplicate documents on their own: exact then MinHash near-duplicates, into a run folder."""
     from curator.pipeline.config import parse_pipeline
-    from curator.pipeline.executor import run_pipeline
 
     rule = {"keep": keep, **({"score_column": score_column} if score_column else {})}
     steps = []
@@ -141,15 +145,9 @@ def dedup(
         "steps": steps,
     }
     try:
-        config = parse_pipeline(data, "curator dedup")
-        if not quiet:
-            _print_step_notes(config)
-        summary = run_pipeline(config, out, workers=workers, overwrite=overwrite, quiet=quiet)
+        _run_and_report(parse_pipeline(data, "curator dedup"), out, workers, overwrite, quiet)
     except CuratorError as exc:
         _fail(exc)
-        return
-    if not quiet:
-        _print_summary(summary)
 
 
 @app.command()

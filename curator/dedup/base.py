@@ -67,14 +67,16 @@ class DedupStep(GlobalStep):
         super().setup(ctx)
         self._filter = None
 
-    def extra_columns(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
+    def extra_columns(self, batch: pa.RecordBatch, start: int) -> dict[str, pa.Array]:
+        """Step-specific stats columns for the batch whose first row is ordinal `start` of the task."""
         return {}
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         flt = ClusterFilter(self.state, self.ctx.task, self.name)
         for batch in batches:
+            start = flt.position
             batch, columns, reasons = flt.apply(batch, self.reason)
-            batch = with_columns(batch, {**self.extra_columns(batch), **columns})
+            batch = with_columns(batch, {**self.extra_columns(batch, start), **columns})
             if reasons is None:
                 yield batch
                 continue

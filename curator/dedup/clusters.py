@@ -36,20 +36,22 @@ def write_clusters(state: Path, numbering: Numbering, members: np.ndarray, label
     (state / "clusters").mkdir(parents=True, exist_ok=True)
     if len(members) == 0:
         return {"clusters": 0, "clustered_docs": 0, "duplicates": 0}
-    priority = gather_doc_index(state, numbering, members, "priority").to_numpy()
-    weight = gather_doc_index(state, numbering, members, "weight").to_numpy()
-    order = np.lexsort((members, -priority, labels))  # by cluster, best first
-    members, labels, weight = members[order], labels[order], weight[order]
+    by_member = np.argsort(members, kind="stable")
+    members, labels = members[by_member], labels[by_member]
+    index = gather_doc_index(state, numbering, members)
+    ids = index.column("id")
+    weight = index.column("weight").to_numpy()
+    order = np.lexsort((members, -index.column("priority").to_numpy(), labels))  # by cluster, best first
+    labels, weight = labels[order], weight[order]
     starts = np.flatnonzero(np.concatenate([[True], labels[1:] != labels[:-1]]))
     is_start = np.zeros(len(labels), dtype=bool)
     is_start[starts] = True
     group = np.cumsum(is_start) - 1
-    rep = members[starts][group]
-    size = np.add.reduceat(weight, starts)[group]
-    by_member = np.argsort(members, kind="stable")
-    members, rep, size = members[by_member], rep[by_member], size[by_member]
-    ids = gather_doc_index(state, numbering, members, "id")
-    rep_ids = gather_doc_index(state, numbering, rep, "id")
+    back = np.empty_like(order)  # from cluster order back to member order
+    back[order] = np.arange(len(order))
+    rep = members[order][starts][group][back]
+    size = np.add.reduceat(weight, starts)[group][back]
+    rep_ids = ids.take(pa.array(np.searchsorted(members, rep)))  # representatives are members too
     is_rep = members == rep
     dup_of = pc.if_else(pa.array(is_rep), pa.nulls(len(members), pa.string()), rep_ids)
     for t, sl in numbering.by_task(members):

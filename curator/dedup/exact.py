@@ -11,13 +11,21 @@ from typing import ClassVar, Literal
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from curator.dedup.base import DUP_COLUMNS, DedupStep
 from curator.dedup.clusters import write_clusters
-from curator.dedup.state import DocIndexWriter, Numbering, read_json, save_npy, task_file, write_json
+from curator.dedup.state import (
+    DocIndexWriter,
+    Numbering,
+    first_of_runs,
+    read_json,
+    save_npy,
+    task_file,
+    write_json,
+)
 from curator.pipeline.config import ByteSize
-from curator.pipeline.step import register_step
+from curator.pipeline.step import StepContext, register_step
 from curator.text.hashing import normalized_text_hashes
 
 KEY_DTYPE = np.dtype([("h1", "<u8"), ("h2", "<u8"), ("ordinal", "<i8")])
@@ -40,6 +48,7 @@ class ExactDedup(DedupStep):
     lowercase: bool = True
     collapse_whitespace: bool = Field(True, description="runs of Unicode whitespace -> one space, ends trimmed")
     memory_budget: ByteSize = Field(256 << 20, description="keys held at once while grouping")
+    _hash_by_ordinal: np.ndarray | None = PrivateAttr(default=None)
 
     def hashes(self, texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
         """128-bit key of each text (two uint64), after the configured normalisation. Vectorised/compiled."""
@@ -50,12 +59,24 @@ class ExactDedup(DedupStep):
                 texts = pc.replace_with_mask(texts, non_ascii, normalized)
         return normalized_text_hashes(texts, self.lowercase, self.collapse_whitespace)
 
-    def extra_columns(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
-        return {"exact_hash": pa.array(self.hashes(batch.column("text"))[0], pa.uint64())}
+    def setup(self, ctx: StepContext) -> None:
+        """Filter pass: the task's keys come back from the index pass (8 B per document), not re-hashed."""
+        super().setup(ctx)
+        self._hash_by_ordinal = None
+        if self._state is not None and task_file(self.state, "keys", ctx.task, ".npy").exists():
+            keys = np.load(task_file(self.state, "keys", ctx.task, ".npy"))
+            self._hash_by_ordinal = np.empty(len(keys), np.uint64)
+            self._hash_by_ordinal[keys["ordinal"]] = keys["h1"]
+
+    def extra_columns(self, batch: pa.RecordBatch, start: int) -> dict[str, pa.Array]:
+        if self._hash_by_ordinal is None:
+            return {"exact_hash": pa.array(self.hashes(batch.column("text"))[0], pa.uint64())}
+        return {"exact_hash": pa.array(self._hash_by_ordinal[start : start + batch.num_rows], pa.uint64())}
 
     # -- index pass -------------------------------------------------------------------------------------
 
-    def index(self, batches: Iterator[pa.RecordBatch], task: int, state: Path) -> dict:
+    def index(self, batches: Iterator[pa.RecordBatch], task: int) -> dict:
+        state = self.state
         docs = DocIndexWriter(state, task)
         parts = []
         n = 0
@@ -78,7 +99,8 @@ class ExactDedup(DedupStep):
 
     # -- global passes ----------------------------------------------------------------------------------
 
-    def resolve(self, state: Path, markers: list[dict], log: logging.Logger) -> dict:
+    def resolve(self, markers: list[dict], log: logging.Logger) -> dict:
+        state = self.state
         done = read_json(state / "clusters.json")
         if done is not None:
             return done
@@ -124,7 +146,7 @@ class ExactDedup(DedupStep):
         h1, h2, g = h1[order], h2[order], g[order]
         start = np.ones(len(g), dtype=bool)
         start[1:] = (h1[1:] != h1[:-1]) | (h2[1:] != h2[:-1])
-        first = g[np.maximum.accumulate(np.where(start, np.arange(len(g)), 0))]
+        first = first_of_runs(start, g)
         end = np.ones(len(g), dtype=bool)
         end[:-1] = start[1:]
         single = start & end

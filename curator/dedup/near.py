@@ -19,6 +19,7 @@ from curator.dedup.minhash import MinHashScheme, estimated_jaccard, s_curve_tabl
 from curator.dedup.state import (
     DocIndexWriter,
     Numbering,
+    first_of_runs,
     read_json,
     save_npy,
     task_file,
@@ -71,9 +72,9 @@ class MinHashDedup(DedupStep):
 
     # -- index pass: signatures and band keys ----------------------------------------------------------
 
-    def index(self, batches: Iterator[pa.RecordBatch], task: int, state: Path) -> dict:
+    def index(self, batches: Iterator[pa.RecordBatch], task: int) -> dict:
+        state = self.state
         scheme = self.scheme
-        self._check_scheme(state, scheme)
         sig_path = task_file(state, "sig", task, ".u32")
         band_path = task_file(state, "bands", task, ".u64")
         for p in (sig_path, band_path):
@@ -101,8 +102,9 @@ class MinHashDedup(DedupStep):
             raise
         return {"docs": sum(blocks), "blocks": blocks, "no_words": no_words, "ids_digest": docs.digest.hex}
 
-    def _check_scheme(self, state: Path, scheme: MinHashScheme) -> None:
+    def prepare(self) -> None:
         """Signatures of different schemes never mix: the state records its scheme and refuses another."""
+        state, scheme = self.state, self.scheme
         path = state / "scheme.json"
         recorded = read_json(path)
         if recorded is None:
@@ -115,7 +117,8 @@ class MinHashDedup(DedupStep):
 
     # -- global passes ----------------------------------------------------------------------------------
 
-    def resolve(self, state: Path, markers: list[dict], log: logging.Logger) -> dict:
+    def resolve(self, markers: list[dict], log: logging.Logger) -> dict:
+        state = self.state
         done = read_json(state / "clusters.json")
         if done is not None:
             return done
@@ -162,7 +165,7 @@ class MinHashDedup(DedupStep):
         key, g = key[order], g[order]
         start = np.ones(len(key), dtype=bool)
         start[1:] = key[1:] != key[:-1]
-        first = g[np.maximum.accumulate(np.where(start, np.arange(len(g)), 0))]
+        first = first_of_runs(start, g)
         edges = np.stack([first[~start], g[~start]])
         return edges[:, np.lexsort((edges[1], edges[0]))]
 

@@ -100,6 +100,11 @@ class DocIndexWriter:
         self._writer.abort()
 
 
+def first_of_runs(start: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """For sorted data cut into runs (`start[i]` marks a run's first row), each row's run-first value."""
+    return values[np.maximum.accumulate(np.where(start, np.arange(len(values)), 0))]
+
+
 class Numbering:
     """Global document numbers: g = offset[task] + ordinal, i.e. pipeline input order, whatever the workers."""
 
@@ -119,18 +124,11 @@ class Numbering:
                 yield t, slice(int(bounds[t]), int(bounds[t + 1]))
 
 
-def gather_doc_index(state: Path, numbering: Numbering, g: np.ndarray, column: str):
-    """`column` of the document index for global numbers `g` (any order). Memory: one task's column."""
-    order = np.argsort(g, kind="stable")
-    g_sorted = g[order]
-    parts: list = [None] * len(numbering.counts)
-    for t, sl in numbering.by_task(g_sorted):
-        values = pq.read_table(task_file(state, "docs", t, ".parquet"), columns=[column]).column(0)
-        parts[t] = values.take(pa.array(g_sorted[sl] - numbering.offsets[t])).combine_chunks()
-    chunks = [p for p in parts if p is not None]
-    if not chunks:
-        return pa.array([], DOC_INDEX_SCHEMA.field(column).type)
-    merged = pa.concat_arrays(chunks)
-    inverse = np.empty_like(order)
-    inverse[order] = np.arange(len(order))
-    return merged.take(pa.array(inverse))
+def gather_doc_index(state: Path, numbering: Numbering, g_sorted: np.ndarray) -> pa.Table:
+    """Document-index rows (id, priority, weight) of sorted global numbers; each task file is read once.
+    Memory: one task's index plus the rows asked for."""
+    parts = [
+        pq.read_table(task_file(state, "docs", t, ".parquet")).take(pa.array(g_sorted[sl] - numbering.offsets[t]))
+        for t, sl in numbering.by_task(g_sorted)
+    ]
+    return pa.concat_tables(parts).combine_chunks() if parts else DOC_INDEX_SCHEMA.empty_table()

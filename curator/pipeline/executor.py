@@ -15,7 +15,7 @@ from curator.io.atomic import AtomicParquetWriter
 from curator.io.rejects import REJECTS_SCHEMA
 from curator.pipeline.config import PipelineConfig
 from curator.pipeline.plan import plan_record, plan_tasks
-from curator.pipeline.pool import task_outcomes
+from curator.pipeline.pool import run_tasks
 from curator.pipeline.progress import TaskProgress
 from curator.pipeline.run_folder import RunFolder, write_atomic
 from curator.pipeline.stage import global_positions, run_stage
@@ -76,18 +76,16 @@ def run_pipeline(
         for position in global_positions(config.build_steps()):
             run_stage(run, config, shards, position, stage_workers, quiet, log)
     progress = TaskProgress(len(shards), done=len(shards) - len(pending), quiet=quiet)
-    failures: list[str] = []
     try:
-        args_of = lambda i: (i, shards[i], config, str(run.root))  # noqa: E731
-        for i, outcome in task_outcomes(run_task, pending, args_of, n_workers):
-            if isinstance(outcome, RunError):
-                failures.append(str(outcome))
-                log.error("%s", outcome)
-            elif isinstance(outcome, Exception):
-                failures.append(f"task {i} ({shards[i].describe()}) failed: {type(outcome).__name__}: {outcome}")
-                log.error("task %d failed", i, exc_info=outcome)
-            else:
-                progress.update(outcome.records, outcome.kept)
+        failures = run_tasks(
+            run_task,
+            pending,
+            lambda i: (i, shards[i], config, str(run.root)),
+            n_workers,
+            describe=lambda i: shards[i].describe(),
+            on_result=lambda r: progress.update(r.records, r.kept),
+            log=log,
+        )
     finally:
         progress.close()
     if failures:

@@ -7,6 +7,24 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
 
+def run_tasks(fn: Callable, pending: list[int], args_of, workers: int, describe, on_result, log) -> list[str]:
+    """Run every pending task; call `on_result(result)` for each success and return one line per failure
+    (the traceback goes to `log`). A RunError's own message is the line."""
+    from curator.errors import RunError
+
+    failures = []
+    for i, outcome in task_outcomes(fn, pending, args_of, workers):
+        if isinstance(outcome, RunError):
+            failures.append(str(outcome))
+            log.error("%s", outcome)
+        elif isinstance(outcome, Exception):
+            failures.append(f"task {i} ({describe(i)}) failed: {type(outcome).__name__}: {outcome}")
+            log.error("task %d failed", i, exc_info=outcome)
+        else:
+            on_result(outcome)
+    return failures
+
+
 def task_outcomes(fn: Callable, pending: list[int], args_of: Callable[[int], tuple], workers: int) -> Iterator:
     """(task, fn(*args_of(task)) or the exception it raised) for each pending task, as they finish.
 

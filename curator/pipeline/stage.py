@@ -23,7 +23,7 @@ from curator.errors import RunError
 from curator.io.readers import open_reader
 from curator.io.rejects import RejectSink
 from curator.io.sources import Shard
-from curator.pipeline.pool import task_outcomes
+from curator.pipeline.pool import run_tasks
 from curator.pipeline.progress import TaskProgress
 from curator.pipeline.run_folder import RunFolder, write_atomic
 from curator.pipeline.step import Step, StepContext
@@ -32,9 +32,9 @@ from curator.pipeline.step import Step, StepContext
 class GlobalStep(Step):
     """A step that decides with the whole corpus in view (dedup, global resampling).
 
-    Subclasses implement `index(batches, task, state)` (consume one task's documents, write per-task state,
-    return facts for the task's marker), `resolve(state, markers, log)` (global passes) and the usual
-    `__call__` (filter one task with the resolved state, found under `self.state`).
+    Subclasses implement `index(batches, task)` (consume one task's documents, write per-task state under
+    `self.state`, return facts for the task's marker), `resolve(markers, log)` (global passes over that
+    state) and the usual `__call__` (filter one task with what `resolve` decided).
     """
 
     _state: Path | None = PrivateAttr(default=None)
@@ -48,10 +48,13 @@ class GlobalStep(Step):
             raise RuntimeError(f"step '{self.name}' has no state folder; it runs inside a pipeline or `dedup`")
         return self._state
 
-    def index(self, batches: Iterator[pa.RecordBatch], task: int, state: Path) -> dict:
+    def prepare(self) -> None:
+        """Once, in the main process, before the index pass (e.g. record or check the state's scheme)."""
+
+    def index(self, batches: Iterator[pa.RecordBatch], task: int) -> dict:
         raise NotImplementedError
 
-    def resolve(self, state: Path, markers: list[dict], log: logging.Logger) -> dict:
+    def resolve(self, markers: list[dict], log: logging.Logger) -> dict:
         raise NotImplementedError
 
 
@@ -83,7 +86,7 @@ def run_index_task(task: int, shard: Shard, config, run_root: str, position: int
             step.setup(ctx)
             batches = step(batches)
         target.setup(ctx)
-        facts = target.index(batches, task, target.state)
+        facts = target.index(batches, task)
     finally:
         rejects.abort()
         for step in steps:
@@ -97,20 +100,24 @@ def run_stage(run: RunFolder, config, shards: list[Shard], position: int, worker
     """Index pass (resumable per task) then the step's global passes (resumable per pass)."""
     step = config.build_steps()[position]
     assert isinstance(step, GlobalStep)
-    state = run.stage_dir(position, step.name)
+    step.bind(run.stage_dir(position, step.name))
+    state = step.state
+    state.mkdir(parents=True, exist_ok=True)
+    step.prepare()
     (state / "index").mkdir(parents=True, exist_ok=True)
     pending = [i for i in range(len(shards)) if not index_marker(state, i).exists()]
     log.info("%s: index pass, %d of %d tasks to run", step.name, len(pending), len(shards))
     progress = TaskProgress(len(shards), done=len(shards) - len(pending), quiet=quiet, label=f"{step.name} index")
-    failures = []
     try:
-        args_of = lambda i: (i, shards[i], config, str(run.root), position)  # noqa: E731
-        for i, outcome in task_outcomes(run_index_task, pending, args_of, workers):
-            if isinstance(outcome, Exception):
-                failures.append(f"task {i} ({shards[i].describe()}): {type(outcome).__name__}: {outcome}")
-                log.error("%s index task %d failed", step.name, i, exc_info=outcome)
-            else:
-                progress.update(outcome.get("docs", 0), outcome.get("docs", 0))
+        failures = run_tasks(
+            run_index_task,
+            pending,
+            lambda i: (i, shards[i], config, str(run.root), position),
+            workers,
+            describe=lambda i: shards[i].describe(),
+            on_result=lambda facts: progress.update(facts["docs"], facts["docs"]),
+            log=log,
+        )
     finally:
         progress.close()
     if failures:
@@ -120,7 +127,7 @@ def run_stage(run: RunFolder, config, shards: list[Shard], position: int, worker
         )
     markers = [json.loads(index_marker(state, i).read_text()) for i in range(len(shards))]
     started = time.perf_counter()
-    facts = step.resolve(state, markers, log)
+    facts = step.resolve(markers, log)
     log.info("%s: resolved in %.2f s: %s", step.name, time.perf_counter() - started, json.dumps(facts))
     return facts
 

@@ -30,16 +30,18 @@ def fmix64(h):
     return h
 
 
+@njit(cache=True)
+def _fmix64_all(h, out):
+    for i in range(len(h)):
+        out[i] = fmix64(h[i])
+
+
 def fmix64_array(h: np.ndarray) -> np.ndarray:
-    """`fmix64` over a uint64 numpy array (vectorised)."""
-    h = h.astype(np.uint64, copy=True)
-    with np.errstate(over="ignore"):
-        h ^= h >> np.uint64(33)
-        h *= np.uint64(0xFF51AFD7ED558CCD)
-        h ^= h >> np.uint64(33)
-        h *= np.uint64(0xC4CEB9FE1A85EC53)
-        h ^= h >> np.uint64(33)
-    return h
+    """`fmix64` over a uint64 numpy array (compiled; the same function as inside the kernels)."""
+    h = np.ascontiguousarray(h, dtype=np.uint64)
+    out = np.empty_like(h)
+    _fmix64_all(h, out)
+    return out
 
 
 @njit(cache=True, inline="always")

@@ -90,6 +90,9 @@ def test_golden_corpus_drops_exactly_the_injected_copies(corpus, tmp_path):
         assert by_id[rep]["dup_cluster_size"] == len(members)
     assert summary.dropped_by_reason["exact_dup"] + summary.dropped_by_reason["near_dup"] == len(dropped)
     assert all(r["exact_hash"] is not None for r in stats)
+    for r in dropped:
+        if r["drop_reason"] == "exact_dup":  # the key the index pass computed reaches the stats
+            assert r["exact_hash"] == by_id[r["dup_of"]]["exact_hash"]
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -181,3 +184,18 @@ def test_non_deterministic_steps_before_dedup_are_caught(tmp_path):
     config = {"inputs": [{"path": str(tmp_path / "in.jsonl")}], "steps": ["test_unstable", "exact_dedup"]}
     with pytest.raises(RunError, match="must be deterministic"):
         run_pipeline(parse_pipeline(config), tmp_path / "run", workers=1, quiet=True)
+
+
+def test_signatures_of_another_scheme_are_refused(tmp_path):
+    """E.g. a resume under a Python with other Unicode data: old and new signatures must not mix."""
+    import json
+
+    write_jsonl(tmp_path / "in.jsonl", base_docs(10))
+    config = parse_pipeline(dedup_config(tmp_path / "in.jsonl"))
+    run_pipeline(config, tmp_path / "run", quiet=True)
+    scheme = tmp_path / "run" / "state" / "02-minhash_dedup" / "scheme.json"
+    scheme.write_text(json.dumps({**json.loads(scheme.read_text()), "unicode": "0.0"}))
+    for marker in (tmp_path / "run" / "completions").glob("*.json"):
+        marker.unlink()
+    with pytest.raises(RunError, match="another MinHash scheme"):
+        run_pipeline(config, tmp_path / "run", quiet=True)
