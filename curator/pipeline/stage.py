@@ -102,9 +102,8 @@ def run_stage(run: RunFolder, config, shards: list[Shard], position: int, worker
     assert isinstance(step, GlobalStep)
     step.bind(run.stage_dir(position, step.name))
     state = step.state
-    state.mkdir(parents=True, exist_ok=True)
-    step.prepare()
     (state / "index").mkdir(parents=True, exist_ok=True)
+    step.prepare()
     pending = [i for i in range(len(shards)) if not index_marker(state, i).exists()]
     log.info("%s: index pass, %d of %d tasks to run", step.name, len(pending), len(shards))
     progress = TaskProgress(len(shards), done=len(shards) - len(pending), quiet=quiet, label=f"{step.name} index")
