@@ -116,6 +116,9 @@ _REGISTRY: dict[str, type[Step]] = {}
 BUILTIN_STEP_MODULES = (
     "curator.text.normalize",
     "curator.filters.length",
+    "curator.filters.gopher",
+    "curator.filters.fineweb",
+    "curator.filters.c4",
     "curator.dedup.exact",
     "curator.dedup.near",
 )
