@@ -119,6 +119,8 @@ BUILTIN_STEP_MODULES = (
     "curator.filters.gopher",
     "curator.filters.fineweb",
     "curator.filters.c4",
+    "curator.filters.quality_classifier",
+    "curator.filters.language_id",
     "curator.dedup.exact",
     "curator.dedup.near",
 )

