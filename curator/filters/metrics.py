@@ -18,6 +18,8 @@ word or line of that document; never more than one batch.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pyarrow as pa
 from numba import njit
@@ -47,15 +49,23 @@ def _code_point_table(chars: str) -> np.ndarray:
     return np.array(sorted({ord(c) for c in chars}), dtype=np.uint32)
 
 
-@njit(cache=True, inline="always")
-def _member(sorted_values, value):
-    k = np.searchsorted(sorted_values, value)
-    return k < len(sorted_values) and sorted_values[k] == value
+F_WORD, F_ALPHA, F_SPACE, F_BULLET, F_LINE_END, F_SENTENCE_END, F_CLOSER = (np.uint8(1 << k) for k in range(7))
+
+
+@functools.lru_cache(maxsize=1)
+def char_flags() -> np.ndarray:
+    """uint8 per code point: the F_* classes above, so the kernel does one lookup per char."""
+    tables = unicode_tables()
+    flags = tables.is_word * F_WORD | alpha_table() * F_ALPHA | tables.is_space * F_SPACE
+    flags[:33] |= F_SPACE  # control chars count as whitespace
+    for chars, flag in ((BULLETS, F_BULLET), (LINE_END_PUNCTUATION, F_LINE_END), (SENTENCE_END, F_SENTENCE_END),
+                        (CLOSERS, F_CLOSER)):  # fmt: skip
+        flags[_code_point_table(chars)] |= flag
+    return flags.astype(np.uint8)
 
 
 @njit(cache=True)
-def _word_line_stats(data, offsets, is_word, is_alpha, is_space, lower, stop_hashes, bullets, line_end,
-                     sentence_end, closers, short_line_chars, out):  # fmt: skip
+def _word_line_stats(data, offsets, flags, lower, stop_hashes, short_line_chars, out):
     for d in range(len(offsets) - 1):
         i = offsets[d]
         end = offsets[d + 1]
@@ -90,7 +100,8 @@ def _word_line_stats(data, offsets, is_word, is_alpha, is_space, lower, stop_has
             # words
             if cp > 32:
                 word_chars += 1
-                if is_word[cp]:
+                f = flags[cp]
+                if f & F_WORD:
                     if not content:
                         h = FNV_OFFSET
                         content = True
@@ -98,7 +109,7 @@ def _word_line_stats(data, offsets, is_word, is_alpha, is_space, lower, stop_has
                     core = h
                 elif content:
                     h = (h ^ np.uint64(lower[cp])) * FNV_PRIME
-                if is_alpha[cp]:
+                if f & F_ALPHA:
                     alpha = True
             elif word_chars > 0:
                 out[d, WORDS] += 1
@@ -126,13 +137,14 @@ def _word_line_stats(data, offsets, is_word, is_alpha, is_space, lower, stop_has
                 if cp == 0x2026:
                     out[d, ELLIPSES] += 1
             # sentences
-            if at_end or cp <= 32 or is_space[cp]:
+            fc = flags[cp]
+            if at_end or fc & F_SPACE:
                 if after_terminal:
                     out[d, SENTENCES] += 1
                 after_terminal = False
-            elif _member(sentence_end, cp):
+            elif fc & F_SENTENCE_END:
                 after_terminal = True
-            elif not _member(closers, cp):
+            elif not fc & F_CLOSER:
                 after_terminal = False
             # lines
             if cp == 10:
@@ -140,11 +152,11 @@ def _word_line_stats(data, offsets, is_word, is_alpha, is_space, lower, stop_has
                     out[d, LINES] += 1
                     if last_ns - first_ns + 1 <= short_line_chars:
                         out[d, SHORT_LINES] += 1
-                    if _member(bullets, first_cp):
+                    if flags[first_cp] & F_BULLET:
                         out[d, BULLET_LINES] += 1
                     if last1 == 0x2026 or (last1 == 46 and last2 == 46 and last3 == 46):
                         out[d, ELLIPSIS_LINES] += 1
-                    if _member(line_end, last1):
+                    if flags[last1] & F_LINE_END:
                         out[d, PUNCT_LINES] += 1
                 if not at_end:
                     out[d, NEWLINES] += 1
@@ -153,7 +165,7 @@ def _word_line_stats(data, offsets, is_word, is_alpha, is_space, lower, stop_has
                 last_ns = -1
                 last1 = last2 = last3 = prev1 = prev2 = np.uint32(0)
             else:
-                if cp > 32 and not is_space[cp]:
+                if not fc & F_SPACE:
                     if first_ns < 0:
                         first_ns = line_pos
                         first_cp = cp
@@ -255,12 +267,18 @@ def _repetition_stats(data, offsets, is_space, out):
 
 @njit(cache=True)
 def _ngram_stats(data, offsets, top_ns, dup_ns, top_out, dup_out):
+    """n runs from 1 up: n-gram hashes extend the (n-1)-gram ones in place, and only positions in a
+    repeated (n-1)-gram can start a repeated n-gram, so each n sorts just those candidates."""
+    max_n = max(top_ns.max() if len(top_ns) else 1, dup_ns.max() if len(dup_ns) else 1)
     max_words = 1
     for d in range(len(offsets) - 1):
         max_words = max(max_words, (offsets[d + 1] - offsets[d]) // 2 + 1)
     word_h = np.empty(max_words, np.uint64)
     word_n = np.empty(max_words + 1, np.int64)  # prefix sums of word chars
-    gram_h = np.empty(max_words, np.uint64)
+    acc = np.empty(max_words, np.uint64)  # unfinished hash of the n words from each position
+    cand = np.empty(max_words, np.int64)  # positions that may start a repeated n-gram, ascending
+    keys = np.empty(max_words, np.uint64)
+    survivors = np.empty(max_words, np.int64)
     covered = np.zeros(max_words, np.bool_)
     for d in range(len(offsets) - 1):
         i = offsets[d]
@@ -283,53 +301,67 @@ def _ngram_stats(data, offsets, top_ns, dup_ns, top_out, dup_out):
                 chars = 0
             i += 1
         total = word_n[n_words]
-        for t in range(len(top_ns)):
-            n = top_ns[t]
+        top_out[d, :] = 0.0
+        dup_out[d, :] = 0.0
+        for s in range(n_words):
+            acc[s] = FNV_OFFSET
+            cand[s] = s
+        n_cand = n_words
+        for n in range(1, max_n + 1):
             m = n_words - n + 1
-            top_out[d, t] = 0.0
             if m < 1 or total == 0:
-                continue
+                break
             for s in range(m):
-                g = FNV_OFFSET
-                for j in range(n):
-                    g = (g ^ word_h[s + j]) * MIX_PRIME
-                gram_h[s] = fmix64(g)
-            order = np.argsort(gram_h[:m])
-            best_count = 0
+                acc[s] = (acc[s] ^ word_h[s + n - 1]) * MIX_PRIME
+            while n_cand > 0 and cand[n_cand - 1] >= m:  # candidates too close to the end drop out
+                n_cand -= 1
+            for c in range(n_cand):
+                keys[c] = fmix64(acc[cand[c]])
+            order = np.argsort(keys[:n_cand], kind="mergesort")  # ties stay in position order
+            want_top = -1
+            for t in range(len(top_ns)):
+                if top_ns[t] == n:
+                    want_top = t
+            want_dup = -1
+            for t in range(len(dup_ns)):
+                if dup_ns[t] == n:
+                    want_dup = t
+            if want_dup >= 0:
+                covered[:n_words] = False
+            best_count = 1
             best_chars = 0
-            run = 1
-            for j in range(1, m + 1):
-                if j < m and gram_h[order[j]] == gram_h[order[j - 1]]:
-                    run += 1
-                    continue
-                s = order[j - 1]
-                gram_chars = word_n[s + n] - word_n[s]
-                if run > best_count or (run == best_count and gram_chars > best_chars):
-                    best_count = run
-                    best_chars = gram_chars
-                run = 1
-            top_out[d, t] = min(1.0, best_count * best_chars / total)
-        for t in range(len(dup_ns)):
-            n = dup_ns[t]
-            m = n_words - n + 1
-            dup_out[d, t] = 0.0
-            if m < 2 or total == 0:
-                continue
-            for s in range(m):
-                g = FNV_OFFSET
-                for j in range(n):
-                    g = (g ^ word_h[s + j]) * MIX_PRIME
-                gram_h[s] = fmix64(g)
-            order = np.argsort(gram_h[:m], kind="mergesort")  # stable: the first occurrence comes first
-            covered[:n_words] = False
-            for j in range(1, m):
-                if gram_h[order[j]] == gram_h[order[j - 1]]:
-                    covered[order[j] : order[j] + n] = True
-            dup_chars = 0
-            for w in range(n_words):
-                if covered[w]:
-                    dup_chars += word_n[w + 1] - word_n[w]
-            dup_out[d, t] = dup_chars / total
+            n_next = 0
+            j = 0
+            while j < n_cand:
+                k = j + 1
+                while k < n_cand and keys[order[k]] == keys[order[j]]:
+                    k += 1
+                if k - j >= 2:  # a repeated n-gram; its positions stay candidates for n + 1
+                    first = cand[order[j]]
+                    gram_chars = word_n[first + n] - word_n[first]
+                    if k - j > best_count or (k - j == best_count and gram_chars > best_chars):
+                        best_count = k - j
+                        best_chars = gram_chars
+                    for q in range(j, k):
+                        p = cand[order[q]]
+                        survivors[n_next] = p
+                        n_next += 1
+                        if want_dup >= 0 and q > j:  # every occurrence after the first
+                            covered[p : p + n] = True
+                j = k
+            if want_top >= 0:
+                if best_count == 1:  # nothing repeats: the longest n-gram, once
+                    for s in range(m):
+                        best_chars = max(best_chars, word_n[s + n] - word_n[s])
+                top_out[d, want_top] = min(1.0, best_count * best_chars / total)
+            if want_dup >= 0 and m >= 2:
+                dup_chars = 0
+                for w in range(n_words):
+                    if covered[w]:
+                        dup_chars += word_n[w + 1] - word_n[w]
+                dup_out[d, want_dup] = dup_chars / total
+            cand[:n_next] = np.sort(survivors[:n_next])
+            n_cand = n_next
 
 
 def stop_word_hashes(words: tuple[str, ...] | list[str]) -> np.ndarray:
@@ -356,14 +388,10 @@ def stop_word_hashes(words: tuple[str, ...] | list[str]) -> np.ndarray:
 
 def word_line_stats(texts: pa.Array, stop_words=GOPHER_STOP_WORDS, short_line_chars: int = 30) -> np.ndarray:
     """int64 [rows, N_WORD_STATS]: counts of words, lines, symbols, sentences... (columns named above)."""
-    tables = unicode_tables()
     data, offsets = string_bytes(texts)
     out = np.zeros((len(offsets) - 1, N_WORD_STATS), np.int64)
-    _word_line_stats(
-        data, offsets, tables.is_word, alpha_table(), tables.is_space, tables.lower, stop_word_hashes(stop_words),
-        _code_point_table(BULLETS), _code_point_table(LINE_END_PUNCTUATION), _code_point_table(SENTENCE_END),
-        _code_point_table(CLOSERS), short_line_chars, out,
-    )  # fmt: skip
+    lower = unicode_tables().lower
+    _word_line_stats(data, offsets, char_flags(), lower, stop_word_hashes(stop_words), short_line_chars, out)
     return out
 
 

@@ -43,18 +43,23 @@ class RuleFilter(Filter):
     `SELECT count(*) FROM docs WHERE <column> > <new threshold>`."""
 
     rules: ClassVar[tuple[Rule, ...]] = ()
+    score_only: bool = False  # write the scores, drop nothing (choose thresholds later, by SQL)
 
     def active_rules(self) -> list[tuple[Rule, object]]:
         """(rule, threshold) for every rule that is on, in decision order."""
         return [(rule, getattr(self, rule.field)) for rule in self.rules if not _is_off(getattr(self, rule.field))]
 
     def describe(self) -> str:
+        if self.score_only:
+            return "score only (drops nothing)"
         active = self.active_rules()
         off = [rule.field for rule in self.rules if _is_off(getattr(self, rule.field))]
         text = "keep if " + ", ".join(rule.describe(value) for rule, value in active) if active else "no rule on"
         return text + (f" (off: {', '.join(off)})" if off else "")
 
     def decide(self, batch: pa.RecordBatch) -> pa.Array:
+        if self.score_only:
+            return pa.nulls(batch.num_rows, pa.string())
         return first_reason(
             batch.num_rows, [(rule.mask(batch, value), rule.reason) for rule, value in self.active_rules()]
         )
