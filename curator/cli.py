@@ -263,6 +263,8 @@ def steps() -> None:
         for fname, field in cls.model_fields.items():
             default = "required" if field.is_required() else repr(field.default)
             typer.echo(f"    {fname} = {default}")
+        if cls.stats_columns:
+            typer.echo("    stats columns: " + ", ".join(f"{c} ({t})" for c, t in cls.stats_columns.items()))
 
 
 @app.command()

@@ -150,3 +150,25 @@ def test_hostile_text_is_scored_never_crashes(step):
         assert reasons[6] == "gopher_dup_lines" or reasons[6].startswith("gopher_top_")
     else:
         assert reasons[0] is not None and reasons[5] is not None  # empty, or one 5 MB word: never quality text
+
+
+def test_thresholds_retuned_by_sql_match_a_filtering_run(sample_corpus, tmp_path):
+    """Score-only run + SQL with the default thresholds drops exactly the documents a filtering run drops."""
+    import duckdb
+
+    from curator.pipeline.config import parse_pipeline
+    from curator.pipeline.executor import run_pipeline
+
+    def config(step: dict) -> dict:
+        return {"name": "q", "inputs": [{"path": str(sample_corpus / "*.jsonl.zst")}], "steps": [step]}
+
+    run_pipeline(parse_pipeline(config({"gopher_quality": {"score_only": True}})), tmp_path / "scores", quiet=True)
+    run_pipeline(parse_pipeline(config({"gopher_quality": {}})), tmp_path / "filtered", quiet=True)
+    rules = " OR ".join(
+        f"{rule.column} {'<' if rule.kind == 'min' else '>'} {value}" for rule, value in GopherQuality().active_rules()
+    )
+    by_sql = duckdb.sql(f"SELECT id FROM '{tmp_path}/scores/stats/docs.parquet' WHERE {rules} ORDER BY id").fetchall()
+    dropped = duckdb.sql(
+        f"SELECT id FROM '{tmp_path}/filtered/stats/docs.parquet' WHERE NOT kept ORDER BY id"
+    ).fetchall()
+    assert len(dropped) > 100 and by_sql == dropped
