@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 
 from curator.errors import ConfigError
 from curator.filters.fasttext_model import _quiet_fasttext, fasttext_lines, label_probabilities
-from curator.text.hashing import fmix64_array, normalized_text_hashes
+from curator.text.hashing import seeded_uniform
 
 SHUFFLE_BUCKETS = 64
 LABEL_PREFIX = "__label__"
@@ -111,9 +111,7 @@ def _labels_of(batch: pa.RecordBatch, column: str) -> pa.Array:
 
 def _keys(ids: pa.Array, labels: pa.Array, seed: int) -> np.ndarray:
     """A uniform [0, 1) value per document from (seed, label, id): the split and the shuffle order."""
-    h1, _ = normalized_text_hashes(pc.binary_join_element_wise(labels, ids, "\x00"), False, False)
-    h = fmix64_array(h1 ^ np.uint64(seed * 0x9E3779B97F4A7C15 % 2**64))
-    return (h >> np.uint64(11)).astype(np.float64) * 2.0**-53
+    return seeded_uniform(pc.binary_join_element_wise(labels, ids, "\x00"), seed)
 
 
 class _SplitWriter:

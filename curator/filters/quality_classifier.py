@@ -12,21 +12,14 @@ from pydantic import Field, field_validator
 from curator.errors import ConfigError
 from curator.filters.fasttext_model import fasttext_lines, label_probabilities, load_model, validated_model_path
 from curator.pipeline.step import Filter, register_step
-from curator.text.hashing import fmix64_array, normalized_text_hashes
+from curator.text.hashing import seeded_uniform
 
 HOW_TO_TRAIN = "train one with: curator quality train --positive HQ_DATA --negative LQ_DATA --out model.bin"
 
 
-def uniform_per_document(ids: pa.Array, seed: int) -> np.ndarray:
-    """A uniform draw in [0, 1) per document, from (seed, id) alone: the same whatever the batch or worker."""
-    h1, _ = normalized_text_hashes(ids, False, False)
-    h = fmix64_array(h1 ^ fmix64_array(np.array([seed], np.uint64))[0])
-    return (h >> np.uint64(11)).astype(np.float64) * 2.0**-53
-
-
 def pareto_draws(ids: pa.Array, alpha: float, seed: int) -> np.ndarray:
     """`np.random.pareto(alpha)` draws (Lomax: (1 - u)^(-1/alpha) - 1), one per document id, seeded."""
-    return np.power(1.0 - uniform_per_document(ids, seed), -1.0 / alpha) - 1.0
+    return np.power(1.0 - seeded_uniform(ids, seed), -1.0 / alpha) - 1.0
 
 
 @register_step

@@ -113,3 +113,10 @@ def reference_normalized_text(text: str, lowercase: bool = True, collapse_space:
     if collapse_space:
         text = " ".join(text.split())
     return text
+
+
+def seeded_uniform(keys: pa.Array, seed: int) -> np.ndarray:
+    """A uniform draw in [0, 1) per string key, from (seed, key) alone: the same in any batch or worker."""
+    h1, _ = normalized_text_hashes(keys, False, False)
+    h = fmix64_array(h1 ^ fmix64_array(np.array([seed % 2**64], np.uint64))[0])
+    return (h >> np.uint64(11)).astype(np.float64) * 2.0**-53
