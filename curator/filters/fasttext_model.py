@@ -23,7 +23,7 @@ class ModelMissing(ConfigError):
     """A model file named in a pipeline does not exist."""
 
 
-def _quiet_fasttext():
+def quiet_fasttext():
     import fasttext
 
     fasttext.FastText.eprint = lambda *args, **kwargs: None  # silences the load_model deprecation warning
@@ -54,19 +54,24 @@ def load_model(path: str | os.PathLike):
     key = (str(p), st.st_mtime_ns, st.st_size)
     model = _MODELS.get(key)
     if model is None:
-        model = _quiet_fasttext().load_model(str(p))
+        model = quiet_fasttext().load_model(str(p))
         _MODELS.clear()  # a worker scores with one model version at a time
         _MODELS[key] = model
     return model
 
 
-def fasttext_lines(texts: pa.Array, newline: str = " ", max_chars: int | None = None) -> list[str]:
-    """Texts as fastText input lines: '\\r' and '\\n' replaced by `newline` (fastText reads one line per
-    example; DCLM joins lines with a space), optionally cut to `max_chars` chars, each ending in '\\n'."""
+def fasttext_text(texts: pa.Array, newline: str = " ", max_chars: int | None = None) -> pa.Array:
+    """Texts as fastText input lines, each ending in '\\n': '\\r' and '\\n' inside replaced by `newline`
+    (fastText reads one line per example; DCLM joins lines with a space), optionally cut to `max_chars` chars."""
     if max_chars is not None:
         texts = pc.utf8_slice_codeunits(texts, 0, max_chars)
     flat = pc.replace_substring_regex(texts, r"\r\n|\r|\n", newline)
-    return pc.binary_join_element_wise(flat, pa.scalar("\n"), "").to_pylist()
+    return pc.binary_join_element_wise(flat, pa.scalar("\n"), "")
+
+
+def fasttext_lines(texts: pa.Array, newline: str = " ", max_chars: int | None = None) -> list[str]:
+    """`fasttext_text` as the Python strings fastText's predict takes."""
+    return fasttext_text(texts, newline, max_chars).to_pylist()
 
 
 def predict(model, lines: list[str], k: int) -> tuple[list[list[str]], list[np.ndarray]]:

@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curator.errors import ConfigError
-from curator.filters.fasttext_model import _quiet_fasttext, fasttext_lines, label_probabilities
+from curator.filters.fasttext_model import fasttext_text, label_probabilities, quiet_fasttext
 from curator.text.hashing import seeded_uniform
 
 SHUFFLE_BUCKETS = 64
@@ -140,21 +140,27 @@ class _SplitWriter:
         if not batch.num_rows:
             return
         keys = _keys(batch.column("id"), labels, self.settings.seed)
-        lines = fasttext_lines(batch.column("text"), self.settings.newline)
+        held_out = keys < self.settings.valid_fraction
+        bucket = (keys * 2**32).astype(np.int64) % SHUFFLE_BUCKETS
+        encoded = pc.dictionary_encode(labels)
+        names = [_clean_label(v) for v in encoded.dictionary.to_pylist()]
+        prefix = pc.take(pa.array([LABEL_PREFIX + name for name in names]), encoded.indices)
+        lines = pc.binary_join_element_wise(prefix, fasttext_text(batch.column("text"), self.settings.newline), " ")
+        lines = np.asarray(lines.to_pylist(), dtype=object)
+        codes = encoded.indices.to_numpy()
         cap = self.settings.max_docs_per_label
-        for label, line, key in zip(labels.to_pylist(), lines, keys.tolist(), strict=True):
-            label = _clean_label(label)
+        for code, label in enumerate(names):  # a few labels; rows of each are written as blocks
+            rows = np.flatnonzero(codes == code)
             seen = self.train_docs.get(label, 0) + self.valid_docs.get(label, 0)
-            if cap is not None and seen >= cap:
-                self.skip("over max_docs_per_label", 1)
-                continue
-            out = f"{LABEL_PREFIX}{label} {line}"
-            if key < self.settings.valid_fraction:
-                self.valid.write(out)
-                self.valid_docs[label] = self.valid_docs.get(label, 0) + 1
-            else:
-                self.buckets[int(key * 2**32) % SHUFFLE_BUCKETS].write(out)
-                self.train_docs[label] = self.train_docs.get(label, 0) + 1
+            if cap is not None and seen + len(rows) > cap:
+                self.skip("over max_docs_per_label", seen + len(rows) - max(cap, seen))
+                rows = rows[: max(0, cap - seen)]
+            valid_rows, train_rows = rows[held_out[rows]], rows[~held_out[rows]]
+            self.valid.write("".join(lines[valid_rows]))
+            for b in np.unique(bucket[train_rows]):
+                self.buckets[b].write("".join(lines[train_rows[bucket[train_rows] == b]]))
+            self.valid_docs[label] = self.valid_docs.get(label, 0) + len(valid_rows)
+            self.train_docs[label] = self.train_docs.get(label, 0) + len(train_rows)
 
     def close(self) -> None:
         for handle in [*self.buckets, self.valid]:
@@ -234,7 +240,7 @@ def _train_and_save(train_file: str, settings: TrainSettings, plain: str, quanti
     changes every later training in it (other weights, often a NaN loss), so training never shares a
     process with prediction.
     """
-    fasttext = _quiet_fasttext()
+    fasttext = quiet_fasttext()
     seconds = {}
     t0 = time.perf_counter()
     try:
@@ -304,7 +310,7 @@ def train_classifier(
         raise ConfigError(f"valid_fraction must be in [0, 1), got {settings.valid_fraction}")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fasttext = _quiet_fasttext()
+    fasttext = quiet_fasttext()
     seconds: dict[str, float] = {}
     work = Path(tempfile.mkdtemp(prefix=".curator-train-", dir=out.parent))
     writer = _SplitWriter(work, settings)

@@ -118,8 +118,9 @@ def _word_line_stats(data, offsets, flags, lower, stop_hashes, short_line_chars,
                 if content:
                     out[d, CONTENT_WORDS] += 1
                     out[d, CONTENT_WORD_CHARS] += word_chars
-                    k = np.searchsorted(stop_hashes, fmix64(core))
-                    if k < len(stop_hashes) and stop_hashes[k] == fmix64(core):
+                    key = fmix64(core)
+                    k = np.searchsorted(stop_hashes, key)
+                    if k < len(stop_hashes) and stop_hashes[k] == key:
                         stop_mask |= np.uint64(1) << np.uint64(k)
                 if alpha:
                     out[d, ALPHA_WORDS] += 1
@@ -199,7 +200,7 @@ def _count_repeats(hashes, lengths, n):
 
 
 @njit(cache=True)
-def _repetition_stats(data, offsets, is_space, out):
+def _repetition_stats(data, offsets, flags, out):
     max_len = 1
     for d in range(len(offsets) - 1):
         max_len = max(max_len, offsets[d + 1] - offsets[d] + 1)
@@ -250,7 +251,7 @@ def _repetition_stats(data, offsets, is_space, out):
                 first_ns = -1
                 last_ns = -1
             else:
-                blank = cp <= 32 or is_space[cp]
+                blank = flags[cp] & F_SPACE
                 if not blank and first_ns < 0:
                     first_ns = pos
                 if first_ns >= 0:
@@ -366,6 +367,11 @@ def _ngram_stats(data, offsets, top_ns, dup_ns, top_out, dup_out):
 
 def stop_word_hashes(words: tuple[str, ...] | list[str]) -> np.ndarray:
     """Sorted hashes of the stop words as the kernel sees them (lowercased per char, non-`\\w` ends removed)."""
+    return _stop_word_hashes(tuple(words))
+
+
+@functools.lru_cache(maxsize=16)
+def _stop_word_hashes(words: tuple[str, ...]) -> np.ndarray:
     if len(words) > 64:
         raise ValueError(f"at most 64 stop words are supported, got {len(words)}")
     tables = unicode_tables()
@@ -399,7 +405,7 @@ def repetition_stats(texts: pa.Array) -> np.ndarray:
     """int64 [rows, N_REP_STATS]: non-blank lines and paragraphs, and how many (and chars) repeat an earlier one."""
     data, offsets = string_bytes(texts)
     out = np.zeros((len(offsets) - 1, N_REP_STATS), np.int64)
-    _repetition_stats(data, offsets, unicode_tables().is_space, out)
+    _repetition_stats(data, offsets, char_flags(), out)
     return out
 
 

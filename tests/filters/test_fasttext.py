@@ -92,6 +92,15 @@ def test_quantised_model_is_small_and_still_accurate(binary_data, binary_model, 
     assert FastTextQuality(model=str(tmp_path / "quality.ftz")).describe().startswith("P(hq)")
 
 
+def test_max_docs_per_label_caps_and_counts(binary_data, tmp_path):
+    good, bad = binary_data
+    inputs = [LabelledInput([str(good)], "hq"), LabelledInput([str(bad)], "lq")]
+    report = train_classifier(inputs, tmp_path / "m.bin", TrainSettings(bucket=20_000, max_docs_per_label=250))
+    for label in ("hq", "lq"):
+        assert report.train_docs[label] + report.valid_docs[label] == 250
+    assert report.skipped == {"over max_docs_per_label": 700}  # every document is accounted for
+
+
 def test_training_errors(binary_data, tmp_path):
     good, _ = binary_data
     with pytest.raises(ConfigError, match="at least two labels"):
