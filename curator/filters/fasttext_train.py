@@ -85,21 +85,9 @@ def _clean_label(label: str) -> str:
 
 def _document_batches(path: str) -> Iterator[pa.RecordBatch]:
     """Document batches (id, source, text, meta) of every file behind `path`; rejected rows are counted out."""
-    from curator.io.readers import open_reader
-    from curator.io.rejects import RejectSink
-    from curator.io.sources import ReadLimits
-    from curator.pipeline.config import InputConfig
-    from curator.pipeline.plan import shards_for_input
+    from curator.pipeline.side_input import side_input_batches
 
-    with tempfile.TemporaryDirectory() as tmp:
-        for i, shard in enumerate(shards_for_input(InputConfig(path=path))):
-            sink = RejectSink(Path(tmp) / f"rejects-{i}.parquet")
-            try:
-                yield from open_reader(shard, ReadLimits(), sink)
-            finally:
-                sink.close()
-            if sink.count:
-                print(f"warning: {sink.count} rejected record(s) in {shard.describe()}: {sink.by_reason}")
+    yield from side_input_batches(path)
 
 
 def _labels_of(batch: pa.RecordBatch, column: str) -> pa.Array:
