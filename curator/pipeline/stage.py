@@ -101,6 +101,7 @@ def run_stage(run: RunFolder, config, shards: list[Shard], position: int, worker
     step = config.build_steps()[position]
     assert isinstance(step, GlobalStep)
     step.bind(run.stage_dir(position, step.name))
+    step._ctx = StepContext(task=-1, seed=config.seed, run_dir=str(run.root))  # prepare() and resolve() see it
     state = step.state
     (state / "index").mkdir(parents=True, exist_ok=True)
     step.prepare()

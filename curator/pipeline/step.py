@@ -123,6 +123,7 @@ BUILTIN_STEP_MODULES = (
     "curator.filters.language_id",
     "curator.dedup.exact",
     "curator.dedup.near",
+    "curator.select.dsir",
 )
 
 
