@@ -101,6 +101,7 @@ def _print_summary(summary) -> None:
         typer.echo(f"  rejected {reason}: {n:,} (see {run.rejects_table})")
     for facts_file in sorted(run.state.glob("*/clusters.json")):
         typer.echo(f"{facts_file.parent.name}: {_dedup_line(json.loads(facts_file.read_text()))}")
+    _print_dsir_reports(run)
     typer.echo(f"output: {summary.output_rows:,} rows in {summary.output_files} file(s) under {run.output}")
     typer.echo(f"stats:  {run.docs_table}, {run.steps_table}")
 
@@ -148,6 +149,86 @@ def dedup(
         _run_and_report(parse_pipeline(data, "curator dedup"), out, workers, overwrite, quiet)
     except CuratorError as exc:
         _fail(exc)
+
+
+def _print_dsir_reports(run) -> None:
+    from curator.select.report import dsir_report_lines
+
+    for report_file in sorted(run.state.glob("*-dsir_*/report.json")):
+        for line in dsir_report_lines(json.loads(report_file.read_text())):
+            typer.echo(line)
+
+
+@app.command()
+def dsir(
+    inputs: list[Path] = typer.Option(..., "--input", "-i", help="raw pool: JSONL/Parquet files, folders, globs"),
+    target: str = typer.Option(..., "--target", "-t", help="target documents (JSONL/Parquet/save_to_disk)"),
+    out: Path = typer.Option(..., "--out", "-o", help="run folder: output/ holds the selected documents"),
+    k: int | None = typer.Option(None, "--k", "-k", min=1, help="documents to select"),
+    fraction: float | None = typer.Option(None, "--fraction", min=0.0, max=1.0, help="or: a share of the pool"),
+    method: str = typer.Option("gumbel", "--method", help="gumbel | top_k | replacement"),
+    temperature: float = typer.Option(1.0, "--temperature", min=0.0, help="w^(1/T); > 1 flattens peaked weights"),
+    min_length: int = typer.Option(100, "--min-length", min=0, help="tokens; shorter documents are never selected"),
+    num_buckets: int = typer.Option(10_000, "--buckets", min=1),
+    ngrams: int = typer.Option(2, "--ngrams", min=1, max=5),
+    heldout: float = typer.Option(0.1, "--heldout", min=0.0, max=0.99, help="target share held out for KL"),
+    seed: int = typer.Option(0, "--seed"),
+    compare_fasttext: str | None = typer.Option(
+        None, "--compare-fasttext", help="'auto' (train target vs pool) or a model: its top-k KL reduction too"
+    ),
+    allow_fewer: bool = typer.Option(False, "--allow-fewer", help="select all eligible when k exceeds them"),
+    text_field: str = typer.Option("text", "--text-field"),
+    id_field: str = typer.Option("id", "--id-field"),
+    workers: int | None = typer.Option(None, "--workers", "-w", min=1),
+    overwrite: bool = typer.Option(False, "--overwrite"),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Select the k documents of a raw pool that look most like a target (DSIR), and report the KL reduction."""
+    import shutil
+
+    from curator.pipeline.config import parse_pipeline
+
+    params = dict(
+        target={"path": target, "text_field": text_field, "id_field": id_field}, method=method,
+        temperature=temperature, min_length=min_length, num_buckets=num_buckets, ngrams=ngrams,
+        heldout_fraction=heldout, allow_fewer=allow_fewer, seed=seed,
+        **({"k": k} if k is not None else {}), **({"fraction": fraction} if fraction is not None else {}),
+    )  # fmt: skip
+    try:
+        if overwrite and out.exists():
+            shutil.rmtree(out)
+        if compare_fasttext == "auto":
+            params["compare_model"] = str(_train_compare_model(target, [str(p) for p in inputs], out, seed, quiet))
+        elif compare_fasttext:
+            params["compare_model"] = compare_fasttext
+        data = {
+            "name": "dsir",
+            "seed": 0,
+            "inputs": [{"path": str(p), "text_field": text_field, "id_field": id_field} for p in inputs],
+            "steps": [{"dsir_select": params}],
+        }
+        config = parse_pipeline(data, "curator dsir")
+        _run_and_report(config, out, workers, False, quiet)
+        if quiet:  # the report is the point of this command: print it even when quiet
+            from curator.pipeline.run_folder import RunFolder
+
+            _print_dsir_reports(RunFolder(out))
+    except CuratorError as exc:
+        _fail(exc)
+
+
+def _train_compare_model(target: str, inputs: list[str], out: Path, seed: int, quiet: bool) -> Path:
+    """A fastText target-vs-pool classifier for the comparison row (trained once per run folder)."""
+    from curator.filters.fasttext_train import LabelledInput, TrainSettings, train_classifier
+
+    model = out / "compare" / "fasttext.bin"
+    if not model.exists():
+        if not quiet:
+            typer.echo(f"training the comparison fastText classifier (target vs pool) into {model}")
+        settings = TrainSettings(seed=seed, max_docs_per_label=50_000)
+        inputs_ = [LabelledInput([target], label="target"), LabelledInput(inputs, label="raw")]
+        train_classifier(inputs_, model, settings, positive="target")
+    return model
 
 
 @app.command()

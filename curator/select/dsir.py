@@ -37,6 +37,7 @@ from curator.text.hashing import seeded_uniform
 from curator.text.ngrams import NgramHasher, ngram_hasher
 
 log_run = logging.getLogger("curator.run")
+HELDOUT_SALT = 0x7A26E7  # the held-out split depends on the target ids only: a new seed re-draws, never re-fits
 HOW_TO_TRAIN = (
     "train one with `curator quality train --positive TARGET --negative RAW --positive-label target --out M.bin`"
 )
@@ -63,7 +64,7 @@ class DsirFit(GlobalStep):
     )
     heldout_fraction: float = Field(0.1, ge=0.0, lt=1.0, description="target share held out for the KL report")
     min_target_docs: int = Field(10, ge=1, description="fewer non-empty target documents is an error")
-    seed: int = Field(0, description="added to the pipeline seed: held-out split and Gumbel noise")
+    seed: int = Field(0, description="added to the pipeline seed: the Gumbel noise and draws")
     compare_model: str | None = Field(None, description="fastText model whose top-k is scored in the KL report")
     compare_label: str = Field("target", description="the compare model's label for target-like text")
     cache_slots: int = Field(1 << 21, ge=16, description="n-gram bucket cache entries per process (20 B each)")
@@ -102,7 +103,7 @@ class DsirFit(GlobalStep):
     # -- the target (prepare) ---------------------------------------------------------------------------
 
     def prepare(self) -> None:
-        """Read the target once: features, the held-out split (exact share, by seeded hash of the id), counts."""
+        """Read the target once: features, the held-out split (exact share, by a fixed hash of the id), counts."""
         if (self.state / "target.npz").exists():
             return
         hasher = self.hasher()
@@ -112,10 +113,16 @@ class DsirFit(GlobalStep):
         from curator.pipeline.side_input import side_input_batches
 
         try:
+            from curator.pipeline.plan import shards_for_input
+
+            shards_for_input(self.target)
+        except ConfigError as exc:
+            raise ConfigError(f"{self.name} target: {exc}") from None
+        try:
             for batch in side_input_batches(self.target, rejects_dir=folder / "rejects", warn=log_run.warning):
                 flat, offsets = hasher.buckets(batch.column("text"))
                 writer.write(flat, offsets)
-                draws.append(seeded_uniform(batch.column("id"), self.full_seed()))
+                draws.append(seeded_uniform(batch.column("id"), HELDOUT_SALT))
             writer.close()
         except BaseException:
             writer.abort()
@@ -429,10 +436,14 @@ class DsirSelect(DsirFit):
         if heldout.docs:
             kl_raw = heldout.mean_kl(distribution(raw_all))
             kl = {v: heldout.mean_kl(distribution(c)) for v, c in q_counts.items()}
+            p_bar = heldout.mean_distribution()
             facts["kl_selection"] = {
                 "target_from_selected": kl[self.method],
                 "reduction": kl_raw - kl[self.method],
                 "reduction_by": {v: kl_raw - x for v, x in kl.items()},
+                # held-out target mass in buckets the selection never hits: each costs log(1e-8) in KL,
+                # so a small selection (or a small pool) reads worse than it is
+                "target_mass_unseen": float(p_bar[q_counts[self.method] == 0].sum()),
             }
         return facts
 
