@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/pipeline_throughput.py
 	$(BIN)/python benchmarks/dedup.py
 	$(BIN)/python benchmarks/quality.py
+	$(BIN)/python benchmarks/dsir.py
 
 clean:
 	rm -rf $(VENV) data runs .pytest_cache

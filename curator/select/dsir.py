@@ -6,7 +6,7 @@ Passes (a global step; see curator.pipeline.stage):
   resolve  p_raw, per-document log weights (weights/task-N.npy), the selection (a top-k over the weights),
            ESS and the KL report -> state/NN-name/report.json and stats/NN-name.json
   filter   dsir_* columns to the stats table; dsir_select drops the rest with a reason
-Memory: the n-gram cache (20 B x cache_slots) and one batch while indexing; in resolve, one task's
+Memory: the n-gram cache (16 B x cache_slots) and one batch while indexing; in resolve, one task's
 per-document arrays (about 40 B per document), a chunk of grams and the top-k candidates (16 B x k).
 Disk: about 2 bytes per n-gram (roughly 0.8x the text for English with bigrams).
 """
@@ -67,7 +67,7 @@ class DsirFit(GlobalStep):
     seed: int = Field(0, description="added to the pipeline seed: the Gumbel noise and draws")
     compare_model: str | None = Field(None, description="fastText model whose top-k is scored in the KL report")
     compare_label: str = Field("target", description="the compare model's label for target-like text")
-    cache_slots: int = Field(1 << 21, ge=16, description="n-gram bucket cache entries per process (20 B each)")
+    cache_slots: int = Field(1 << 21, ge=16, description="n-gram bucket cache entries per process (16 B each)")
     _arrays: dict | None = PrivateAttr(default=None)
 
     @field_validator("target", mode="before")

@@ -8,7 +8,7 @@ The kernel walks the UTF-8 bytes once per document with per-code-point tables ta
 and `str.lower` (curator.text.unicode), so no Python object is made per token. A gram's bucket is cached in
 a fixed-size open-addressing table keyed by a 128-bit hash of its bytes, so SHA-256 runs once per distinct
 gram (until the table is 70 % full; then it is computed each time). Results never depend on the cache.
-Memory: the cache (20 B per slot, `cache_slots`) plus about 3x the batch's text bytes of scratch.
+Memory: the cache (16 B per slot, `cache_slots`) plus about 3x the batch's text bytes of scratch.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ from curator.text.unicode import unicode_tables
 CONTEXT_CASED = "[\u03a3\u0130]"
 SECOND_PRIME = np.uint64(0x00000100000001B3 ^ 0x9E37)  # odd: a different multiplier for the second key half
 CACHE_FILL = 0.7
+HIGH32 = np.uint64(0xFFFFFFFF00000000)
+LOW32 = np.uint64(0xFFFFFFFF)
 
 
 @njit(cache=True, inline="always")
@@ -54,8 +56,9 @@ def _utf8_encode(cp, out, j):
 
 
 @njit(cache=True)
-def _bucket(buf, a, b, m, keys1, keys2, vals, filled, scratch8, tail, w, k, init):
-    """Bucket of the gram buf[a:b], through the cache."""
+def _bucket(buf, a, b, m, table, filled, scratch8, tail, w, k, init):
+    """Bucket of the gram buf[a:b], through the cache. A slot is two uint64 words (one cache line holds
+    four slots): the gram's 64-bit key, then 32 more key bits over (bucket + 1); 0 marks an empty slot."""
     h1 = FNV_OFFSET
     h2 = SECOND_SEED
     for i in range(a, b):
@@ -64,29 +67,31 @@ def _bucket(buf, a, b, m, keys1, keys2, vals, filled, scratch8, tail, w, k, init
         h2 = (h2 ^ x) * SECOND_PRIME
     n = np.uint64(b - a)
     k1 = fmix64(h1 ^ n)
-    k2 = fmix64(h2 + n)
-    mask = np.uint64(len(vals) - 1)
+    k2 = fmix64(h2 + n) << np.uint64(32)
+    mask = np.uint64(len(table) // 2 - 1)
     slot = k1 & mask
-    while vals[slot] >= 0:
-        if keys1[slot] == k1 and keys2[slot] == k2:
-            return vals[slot]
+    while True:
+        second = table[2 * slot + 1]
+        if second == 0:
+            break
+        if table[2 * slot] == k1 and (second & HIGH32) == k2:
+            return np.int64(second & LOW32) - 1
         slot = (slot + np.uint64(1)) & mask
     v = np.int64(sha256_mod(buf, a, b, m, scratch8, tail, w, k, init))
-    if filled[0] < CACHE_FILL * len(vals):
-        keys1[slot] = k1
-        keys2[slot] = k2
-        vals[slot] = v
+    if filled[0] < CACHE_FILL * (len(table) // 2):
+        table[2 * slot] = k1
+        table[2 * slot + 1] = k2 | np.uint64(v + 1)
         filled[0] += 1
     return v
 
 
 @njit(cache=True)
-def _ngram_buckets(data, offsets, lowered, is_word, is_space, lower, n_max, m, keys1, keys2, vals, filled, k, init):
+def _ngram_buckets(data, offsets, lowered, is_word, is_space, lower, n_max, m, table, filled, k, init):
     """Flat bucket stream of every document (its unigrams, then bigrams, ... n_max-grams) and per-document
     gram offsets. Tokens are rebuilt lowercased in `buf`, one space apart, so an i-gram is a contiguous slice."""
     n_docs = len(offsets) - 1
     gram_offsets = np.zeros(n_docs + 1, np.int64)
-    out = np.empty(max(16, len(data) // 2), np.int64)
+    out = np.empty(max(16, len(data) // 2), np.uint32)
     n_out = 0
     longest = 0
     for d in range(n_docs):
@@ -133,14 +138,12 @@ def _ngram_buckets(data, offsets, lowered, is_word, is_space, lower, n_max, m, k
         for g in range(1, n_max + 1):
             grams += max(0, n_tok - g + 1)
         if n_out + grams > len(out):
-            bigger = np.empty(max(2 * len(out), n_out + grams), np.int64)
+            bigger = np.empty(max(2 * len(out), n_out + grams), np.uint32)
             bigger[:n_out] = out[:n_out]
             out = bigger
         for g in range(1, n_max + 1):
             for t in range(g - 1, n_tok):
-                out[n_out] = _bucket(
-                    buf, starts[t - g + 1], ends[t], m, keys1, keys2, vals, filled, scratch8, tail, w, k, init
-                )
+                out[n_out] = _bucket(buf, starts[t - g + 1], ends[t], m, table, filled, scratch8, tail, w, k, init)
                 n_out += 1
         gram_offsets[d + 1] = n_out
     return out[:n_out], gram_offsets
@@ -158,9 +161,7 @@ class NgramHasher:
         self.num_buckets = num_buckets
         self.ngrams = ngrams
         self.dtype = np.dtype(np.uint16) if num_buckets <= 1 << 16 else np.dtype(np.uint32)
-        self._keys1 = np.zeros(slots, np.uint64)
-        self._keys2 = np.zeros(slots, np.uint64)
-        self._vals = np.full(slots, -1, np.int64)
+        self._table = np.zeros(2 * slots, np.uint64)
         self._filled = np.zeros(1, np.int64)
 
     def buckets(self, texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -180,9 +181,9 @@ class NgramHasher:
         t = unicode_tables()
         flat, gram_offsets = _ngram_buckets(
             data, offsets, lowered, t.is_word, t.is_space, t.lower, self.ngrams, self.num_buckets,
-            self._keys1, self._keys2, self._vals, self._filled, ROUND_CONSTANTS, INITIAL_STATE,
+            self._table, self._filled, ROUND_CONSTANTS, INITIAL_STATE,
         )  # fmt: skip
-        return flat.astype(self.dtype), gram_offsets
+        return flat.astype(self.dtype, copy=False), gram_offsets
 
     def counts(self, texts: pa.Array) -> np.ndarray:
         """Summed bucket counts of all the texts (int64, num_buckets)."""
