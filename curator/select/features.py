@@ -67,7 +67,7 @@ class GramStream:
     def docs(self) -> int:
         return len(self.offsets) - 1
 
-    def chunks(self, max_grams: int = 1 << 24) -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
+    def chunks(self, max_grams: int = 1 << 22) -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
         """(first doc, end doc, buckets, offsets from 0) over runs of whole documents of about `max_grams`."""
         d = 0
         while d < self.docs:
