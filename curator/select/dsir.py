@@ -28,6 +28,8 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 from curator.dedup.state import IdDigest, read_json, save_npy, task_file, write_json
 from curator.errors import ConfigError, RunError
 from curator.pipeline.config import InputConfig
+from curator.pipeline.plan import shards_for_input
+from curator.pipeline.side_input import side_input_batches
 from curator.pipeline.stage import GlobalStep, index_marker
 from curator.pipeline.step import StepContext, register_step, with_columns
 from curator.select.estimator import HeldoutTarget, distribution, log_ratio, logsumexp
@@ -108,16 +110,12 @@ class DsirFit(GlobalStep):
             return
         hasher = self.hasher()
         folder = self.state / "target"
-        writer = GramStreamWriter(folder / "stream", hasher.dtype)
-        draws = []
-        from curator.pipeline.side_input import side_input_batches
-
         try:
-            from curator.pipeline.plan import shards_for_input
-
             shards_for_input(self.target)
         except ConfigError as exc:
             raise ConfigError(f"{self.name} target: {exc}") from None
+        writer = GramStreamWriter(folder / "stream", hasher.dtype)
+        draws = []
         try:
             for batch in side_input_batches(self.target, rejects_dir=folder / "rejects", warn=log_run.warning):
                 flat, offsets = hasher.buckets(batch.column("text"))
