@@ -77,12 +77,7 @@ class DedupStep(GlobalStep):
             start = flt.position
             batch, columns, reasons = flt.apply(batch, self.reason)
             batch = with_columns(batch, {**self.extra_columns(batch, start), **columns})
-            if reasons is None:
-                yield batch
-                continue
-            drop = pc.is_valid(reasons)
-            self.ctx.drop(self.name, batch.filter(drop), reasons.filter(drop))
-            kept = batch.filter(pc.invert(drop))
+            kept = self.ctx.apply_drops(self.name, batch, reasons)
             if kept.num_rows:
                 yield kept
         flt.finish()

@@ -32,6 +32,14 @@ class StepContext:
         if self.on_drop is not None:
             self.on_drop(step, batch, reasons)
 
+    def apply_drops(self, step: str, batch: pa.RecordBatch, reasons: pa.Array | None) -> pa.RecordBatch:
+        """Record the rows with a reason as dropped by `step`; return the rows without one (null = keep)."""
+        if reasons is None or reasons.null_count == len(reasons):
+            return batch
+        drop = pc.is_valid(reasons)
+        self.drop(step, batch.filter(drop), reasons.filter(drop))
+        return batch.filter(pc.invert(drop))
+
 
 class Step(BaseModel):
     """A pipeline step: `__call__(batches) -> batches`. Parameters are pydantic fields (validated from YAML).
@@ -104,12 +112,7 @@ class Filter(Step):
 
     def process(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         batch = with_columns(batch, self.score(batch))
-        reasons = self.decide(batch)
-        if reasons.null_count == len(reasons):
-            return batch
-        drop = pc.is_valid(reasons)
-        self.ctx.drop(self.name, batch.filter(drop), reasons.filter(drop))
-        return batch.filter(pc.invert(drop))
+        return self.ctx.apply_drops(self.name, batch, self.decide(batch))
 
 
 _REGISTRY: dict[str, type[Step]] = {}

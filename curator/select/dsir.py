@@ -21,7 +21,6 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
@@ -294,17 +293,14 @@ class DsirFit(GlobalStep):
         for batch in batches:
             start = digest.position
             if start + batch.num_rows > len(arrays["log_weight"]):
-                raise RunError(f"{self.name}: task {task} has more documents than its index pass saw; see stage.py")
+                raise RunError(
+                    f"{self.name}: task {task} has more documents than its index pass saw; "
+                    f"the steps before {self.name} must be deterministic"
+                )
             sl = slice(start, start + batch.num_rows)
             digest.update(batch.column("id"))
             batch = with_columns(batch, self.columns(arrays, sl))
-            reasons = self.reasons(arrays, sl)
-            if reasons is None or reasons.null_count == len(reasons):
-                yield batch
-                continue
-            drop = pc.is_valid(reasons)
-            self.ctx.drop(self.name, batch.filter(drop), reasons.filter(drop))
-            kept = batch.filter(pc.invert(drop))
+            kept = self.ctx.apply_drops(self.name, batch, self.reasons(arrays, sl))
             if kept.num_rows:
                 yield kept
         if marker is not None and (digest.position != marker["docs"] or digest.hex != marker["ids_digest"]):
