@@ -41,6 +41,17 @@ def save_npy(path: Path, array: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
+def save_npz(path: Path, **arrays: np.ndarray) -> None:
+    """np.savez, atomically like `save_npy`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_of(path)
+    with open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
 def write_json(path: Path, data: dict) -> None:
     from curator.pipeline.run_folder import write_atomic
 

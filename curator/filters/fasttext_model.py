@@ -94,3 +94,21 @@ def label_probabilities(model, lines: list[str], labels: list[str]) -> np.ndarra
             if j is not None:
                 out[i, j] = p
     return np.clip(out, 0.0, 1.0, out=out)
+
+
+def model_with_label(path: str | os.PathLike, label: str):
+    """(model, '__label__' + label) for a model file that has `label`; otherwise a ConfigError listing its labels."""
+    model = load_model(path)
+    target = "__label__" + label.removeprefix("__label__")
+    if target not in model.get_labels():
+        names = ", ".join(name.removeprefix("__label__") for name in model.get_labels())
+        raise ConfigError(f"label '{label}' is not one of the model's labels: {names} (model {path})")
+    return model, target
+
+
+def label_probability(
+    path: str | os.PathLike, texts: pa.Array, label: str, newline: str = " ", max_chars: int | None = None
+) -> np.ndarray:
+    """float32 P(`label`) of each text under the model at `path` (loaded once per process)."""
+    model, target = model_with_label(path, label)
+    return label_probabilities(model, fasttext_lines(texts, newline, max_chars), [target])[:, 0]

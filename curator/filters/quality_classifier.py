@@ -9,8 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, field_validator
 
-from curator.errors import ConfigError
-from curator.filters.fasttext_model import fasttext_lines, label_probabilities, load_model, validated_model_path
+from curator.filters.fasttext_model import label_probability, validated_model_path
 from curator.pipeline.step import Filter, register_step
 from curator.text.hashing import seeded_uniform
 
@@ -58,17 +57,8 @@ class FastTextQuality(Filter):
         }[self.keep]
         return f"P({self.label}) from {self.model}; {rule}"
 
-    def _model(self):
-        model = load_model(self.model)
-        labels = [name.removeprefix("__label__") for name in model.get_labels()]
-        if self.label.removeprefix("__label__") not in labels:
-            raise ConfigError(f"label '{self.label}' is not one of the model's labels: {', '.join(labels)}")
-        return model
-
     def score(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
-        lines = fasttext_lines(batch.column("text"), self.newline, self.max_chars)
-        target = "__label__" + self.label.removeprefix("__label__")
-        scores = label_probabilities(self._model(), lines, [target])[:, 0]
+        scores = label_probability(self.model, batch.column("text"), self.label, self.newline, self.max_chars)
         columns = {"quality_score": pa.array(scores, pa.float32())}
         if self.keep == "pareto":
             draws = pareto_draws(batch.column("id"), self.pareto_alpha, self.seed + self.ctx.seed)

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
-from curator.dedup.state import IdDigest, read_json, save_npy, task_file, write_json
+from curator.dedup.state import IdDigest, read_json, save_npy, save_npz, task_file, write_json
 from curator.errors import ConfigError, RunError
 from curator.pipeline.config import InputConfig
 from curator.pipeline.plan import shards_for_input
@@ -35,7 +35,7 @@ from curator.select.estimator import HeldoutTarget, distribution, log_ratio, log
 from curator.select.features import GramStream, GramStreamWriter, bucket_counts, per_document_sums
 from curator.select.resample import TopK, gumbel_from_uniform, multinomial_by_task, selected_by_threshold
 from curator.text.hashing import seeded_uniform
-from curator.text.ngrams import NgramHasher, ngram_hasher
+from curator.text.ngrams import NgramHasher, bucket_dtype, ngram_hasher, token_lengths
 
 log_run = logging.getLogger("curator.run")
 HELDOUT_SALT = 0x7A26E7  # the held-out split depends on the target ids only: a new seed re-draws, never re-fits
@@ -105,6 +105,10 @@ class DsirFit(GlobalStep):
 
     def prepare(self) -> None:
         """Read the target once: features, the held-out split (exact share, by a fixed hash of the id), counts."""
+        if self.compare_model is not None:  # a wrong label fails here, not in every index task
+            from curator.filters.fasttext_model import model_with_label
+
+            model_with_label(self.compare_model, self.compare_label)
         if (self.state / "target.npz").exists():
             return
         hasher = self.hasher()
@@ -154,7 +158,7 @@ class DsirFit(GlobalStep):
         facts = {"docs": n_docs, "nonempty": n_nonempty, "rejected": rejected, "fit_docs": int(fit.sum())}
         facts |= {"heldout_docs": n_held, "fit_grams": int(counts.sum())}
         write_json(folder / "facts.json", facts)
-        _save_npz(self.state / "target.npz", counts=counts, **heldout.state())
+        save_npz(self.state / "target.npz", counts=counts, **heldout.state())
 
     # -- index pass -------------------------------------------------------------------------------------
 
@@ -184,21 +188,14 @@ class DsirFit(GlobalStep):
         return {"docs": digest.position, "grams": writer.grams, "ids_digest": digest.hex}
 
     def _compare_scores(self, batch: pa.RecordBatch) -> np.ndarray:
-        from curator.filters.fasttext_model import fasttext_lines, label_probabilities, load_model
+        from curator.filters.fasttext_model import label_probability
 
-        model = load_model(self.compare_model)
-        label = "__label__" + self.compare_label.removeprefix("__label__")
-        if label not in model.get_labels():
-            raise ConfigError(
-                f"{self.name}: compare_label '{self.compare_label}' is not a label of {self.compare_model}: "
-                + ", ".join(x.removeprefix("__label__") for x in model.get_labels())
-            )
-        return label_probabilities(model, fasttext_lines(batch.column("text")), [label])[:, 0].astype(np.float32)
+        return label_probability(self.compare_model, batch.column("text"), self.compare_label)
 
     # -- global passes ----------------------------------------------------------------------------------
 
     def stream(self, task: int) -> GramStream:
-        return GramStream(task_file(self.state, "grams", task, ""), self.hasher().dtype)
+        return GramStream(task_file(self.state, "grams", task, ""), bucket_dtype(self.num_buckets))
 
     def resolve(self, markers: list[dict], log: logging.Logger) -> dict:
         done = read_json(self.state / "report.json")
@@ -219,7 +216,7 @@ class DsirFit(GlobalStep):
             if not path.exists():
                 parts = [per_document_sums(ratio[b], o) for _, _, b, o in stream.chunks()]
                 save_npy(path, _cat(parts, np.float64))
-            summary.add(np.load(path), self.hasher().token_lengths(stream.offsets), self.min_length)
+            summary.add(np.load(path), token_lengths(stream.offsets, self.ngrams), self.min_length)
         report = {
             "step": self.name,
             "docs": summary.docs,
@@ -267,7 +264,7 @@ class DsirFit(GlobalStep):
         stream_offsets = np.load(task_file(self.state, "grams", task, ".offsets.npy"))
         arrays = {
             "log_weight": np.load(task_file(self.state, "weights", task, ".npy")),
-            "length": self.hasher().token_lengths(stream_offsets).astype(np.int32),
+            "length": token_lengths(stream_offsets, self.ngrams).astype(np.int32),
         }
         if self.compare_model is not None:
             arrays["fasttext"] = np.load(task_file(self.state, "fasttext", task, ".npy"))
@@ -354,7 +351,7 @@ class DsirSelect(DsirFit):
         }
         if self.compare_model is not None:
             keys["fasttext"] = np.load(task_file(self.state, "fasttext", t, ".npy")).astype(np.float64)
-        eligible = self.hasher().token_lengths(stream_offsets) >= self.min_length
+        eligible = token_lengths(stream_offsets, self.ngrams) >= self.min_length
         numbers = np.arange(numbering_offset, numbering_offset + len(log_w), dtype=np.int64)
         return {"keys": keys, "eligible": eligible, "numbers": numbers, "log_w": log_w}
 
@@ -520,12 +517,3 @@ def _subset(buckets: np.ndarray, offsets: np.ndarray, keep: np.ndarray) -> tuple
     """The stream of the kept documents only."""
     lengths = np.diff(offsets)
     return buckets[np.repeat(keep, lengths)], np.concatenate([[0], np.cumsum(lengths[keep])])
-
-
-def _save_npz(path: Path, **arrays) -> None:
-    from curator.dedup.state import tmp_of
-
-    tmp = tmp_of(path)
-    with open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)
-    tmp.replace(path)

@@ -149,6 +149,16 @@ def _ngram_buckets(data, offsets, lowered, is_word, is_space, lower, n_max, m, t
     return out[:n_out], gram_offsets
 
 
+def bucket_dtype(num_buckets: int) -> np.dtype:
+    """The smallest unsigned type that holds a bucket id."""
+    return np.dtype(np.uint16) if num_buckets <= 1 << 16 else np.dtype(np.uint32)
+
+
+def token_lengths(gram_offsets: np.ndarray, ngrams: int) -> np.ndarray:
+    """DSIR's example length from each document's gram count: (grams + n(n-1)/2) // n, i.e. its tokens."""
+    return (np.diff(gram_offsets) + ngrams * (ngrams - 1) // 2) // ngrams
+
+
 class NgramHasher:
     """Hashed n-gram bucket streams for batches of text; one per (num_buckets, ngrams) in each process."""
 
@@ -160,7 +170,7 @@ class NgramHasher:
         slots = 1 << max(4, int(cache_slots - 1).bit_length())  # a power of two
         self.num_buckets = num_buckets
         self.ngrams = ngrams
-        self.dtype = np.dtype(np.uint16) if num_buckets <= 1 << 16 else np.dtype(np.uint32)
+        self.dtype = bucket_dtype(num_buckets)
         self._table = np.zeros(2 * slots, np.uint64)
         self._filled = np.zeros(1, np.int64)
 
@@ -191,9 +201,7 @@ class NgramHasher:
         return np.bincount(flat, minlength=self.num_buckets).astype(np.int64)
 
     def token_lengths(self, gram_offsets: np.ndarray) -> np.ndarray:
-        """DSIR's example length from the gram count: (grams + n(n-1)/2) // n, i.e. the token count."""
-        n = self.ngrams
-        return (np.diff(gram_offsets) + n * (n - 1) // 2) // n
+        return token_lengths(gram_offsets, self.ngrams)
 
 
 @functools.lru_cache(maxsize=4)

@@ -148,6 +148,9 @@ def test_fastText_comparison_row(pool, tmp_path):
     assert by["fasttext"] > by["random"] + 0.05
     scores = docs_table(tmp_path / "run").column("dsir_fasttext_score")
     assert scores.null_count == 0
+    with pytest.raises(ConfigError, match="label 'hq' is not one of the model's labels: "):
+        bad = config(pool, compare_model=str(model), compare_label="hq")
+        run_pipeline(bad, tmp_path / "bad", workers=1, quiet=True)
 
 
 def test_target_as_parquet_and_hf_dataset_give_the_same_weights(pool, tmp_path):
