@@ -146,6 +146,18 @@ def _validate_steps(steps: list[dict], where: str) -> list[str]:
     return problems
 
 
+def _check_order(steps: list[dict]) -> list[str]:
+    """Steps that need others before or after them (dataset_decomposition needs tokenize, and goes last)."""
+    registry = registered_steps()
+    names = [name for entry in steps for name in entry]
+    problems = []
+    for i, name in enumerate(names):
+        why = registry[name].position_problem(i, names)
+        if why:
+            problems.append(f"steps[{i}].{name}: {why}")
+    return problems
+
+
 def _explain(exc: ValidationError, model: type[BaseModel], where: str) -> list[str]:
     """One readable line per pydantic error, with 'did you mean' for unknown keys."""
     lines = []
@@ -224,7 +236,7 @@ def parse_pipeline(data: Any, origin: str = "<config>") -> PipelineConfig:
             with contextlib.suppress(ValueError):
                 problems += _validate_steps([_step_entry(s, i) for i, s in enumerate(data["steps"])], "")
         raise ConfigError(f"{origin}: invalid pipeline\n  " + "\n  ".join(dict.fromkeys(problems))) from None
-    problems = _validate_steps(config.steps, "")
+    problems = _validate_steps(config.steps, "") or _check_order(config.steps)
     if problems:
         raise ConfigError(f"{origin}: invalid pipeline\n  " + "\n  ".join(problems))
     return config

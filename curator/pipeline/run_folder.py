@@ -38,6 +38,7 @@ class RunFolder:
         self.completions = self.root / "completions"
         self.logs = self.root / "logs"
         self.state = self.root / "state"
+        self.buckets = self.root / "buckets"
         self.docs_table = self.stats / "docs.parquet"
         self.steps_table = self.stats / "steps.parquet"
         self.rejects_table = self.rejects / "rejects.parquet"
@@ -83,6 +84,8 @@ class RunFolder:
         for part in (self.docs_part(task), self.steps_part(task), self.rejects_part(task)):
             part.unlink(missing_ok=True)
             part.with_name(TMP_PREFIX + part.name).unlink(missing_ok=True)
+        for name in (f"task-{task:05d}", f"{TMP_PREFIX}task-{task:05d}"):
+            shutil.rmtree(self.buckets / name, ignore_errors=True)
 
     # -- run-level ------------------------------------------------------------------------------------
 

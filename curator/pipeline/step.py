@@ -65,6 +65,11 @@ class Step(BaseModel):
         """What a user should see about this step's settings before it runs ('' for nothing)."""
         return ""
 
+    @classmethod
+    def position_problem(cls, index: int, names: list[str]) -> str | None:
+        """Why this step cannot sit at `index` of a pipeline whose step names are `names` (None when it can)."""
+        return None
+
     def process(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         return batch
 
@@ -127,6 +132,8 @@ BUILTIN_STEP_MODULES = (
     "curator.dedup.exact",
     "curator.dedup.near",
     "curator.select.dsir",
+    "curator.buckets.tokenize",
+    "curator.buckets.dd_step",
 )
 
 
