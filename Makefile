@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/dedup.py
 	$(BIN)/python benchmarks/quality.py
 	$(BIN)/python benchmarks/dsir.py
+	$(BIN)/python benchmarks/buckets.py
 
 clean:
 	rm -rf $(VENV) data runs .pytest_cache

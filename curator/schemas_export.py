@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from curator.buckets.shards import PIECES_SCHEMA
 from curator.io.rejects import REJECTS_SCHEMA
 from curator.pipeline.stats import DOCS_BASE_FIELDS, STEPS_SCHEMA
 from curator.schema import DOCUMENT_SCHEMA, PROVENANCE_SCHEMA
@@ -40,6 +41,12 @@ def all_schemas() -> dict[str, dict]:
         "steps": schema_to_json("steps", STEPS_SCHEMA, "stats/steps.parquet: one row per (task, step)."),
         "rejects": schema_to_json(
             "rejects", REJECTS_SCHEMA, "rejects/rejects.parquet: records or files that could not be read."
+        ),
+        "buckets": schema_to_json(
+            "buckets",
+            PIECES_SCHEMA,
+            "buckets/task-*/pieces.parquet: one row per Dataset Decomposition sequence (its document and offset); "
+            "the tokens are in buckets/task-*/D{ii}.u16|u32.",
         ),
     }
 

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, PrivateAttr, model_validator
 
-from curator.buckets.decompose import decompose
+from curator.buckets.decompose import decompose, gather_sequences
 from curator.buckets.shards import BucketShardWriter
 from curator.buckets.tokenize import TOKENS_COLUMN
 from curator.errors import RunError
@@ -97,7 +97,7 @@ class DatasetDecomposition(Step):
         for b in np.unique(pieces.bucket)[::-1]:
             sel = np.nonzero(pieces.bucket == b)[0]
             starts = offsets[pieces.doc[sel]] + pieces.offset[sel]
-            rows = flat[starts[:, None] + np.arange(1 << int(b))[None, :]]
+            rows = gather_sequences(flat, starts, 1 << int(b))
             docs = pa.array(pieces.doc[sel])
             self._writer.write(int(b), rows, source.take(docs), ids.take(docs), pieces.offset[sel])
         columns = {
@@ -106,6 +106,6 @@ class DatasetDecomposition(Step):
             "dd_pieces": pa.array(pieces.n_pieces),
             "dd_buckets": pa.array(pieces.bucket_mask),
         }
-        batch = with_columns(batch, columns)
+        batch = with_columns(batch.drop_columns([TOKENS_COLUMN]), columns)  # written: no need to filter the ids
         reasons = pc.if_else(pc.equal(columns["dd_pieces"], 0), pa.scalar(DROP_REASON), pa.scalar(None, pa.string()))
         return self.ctx.apply_drops(self.name, batch, reasons)

@@ -148,3 +148,17 @@ def decompose(
         pieces.bucket_mask,
     )
     return pieces
+
+
+@numba.njit(cache=True)
+def _gather(flat, starts, out):
+    length = out.shape[1]
+    for r in range(len(starts)):
+        out[r, :] = flat[starts[r] : starts[r] + length]
+
+
+def gather_sequences(flat: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
+    """Rows of `length` tokens of `flat` beginning at each of `starts`: an (n, length) array (a compiled copy)."""
+    out = np.empty((len(starts), length), dtype=flat.dtype)
+    _gather(flat, np.ascontiguousarray(starts, dtype=np.int64), out)
+    return out
