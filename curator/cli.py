@@ -40,6 +40,8 @@ def run(
     try:
         config = load_pipeline(pipeline, set_)
         if dry_run:
+            for step in config.build_steps():
+                step.preflight()
             shards = plan_tasks(config)
             typer.echo(f"pipeline {config.name}: valid")
             typer.echo(f"{len(shards)} task(s), {sum(s.size_bytes for s in shards) / 1e6:,.1f} MB of input files")

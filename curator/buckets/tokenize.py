@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from itertools import chain
-from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import Field, PrivateAttr, field_validator
+from pydantic import Field, PrivateAttr
 
-from curator.buckets.tokenizer import HOW_TO_TRAIN, eos_id, load_tokenizer, token_dtype
+from curator.buckets.tokenizer import eos_id, load_tokenizer, token_dtype
 from curator.pipeline.step import Step, StepContext, register_step, with_columns
 
 TOKENS_COLUMN = "tokens"
@@ -56,12 +55,10 @@ class Tokenize(Step):
     _eos: int | None = PrivateAttr(default=None)
     _dtype = PrivateAttr(default=None)
 
-    @field_validator("tokenizer")
-    @classmethod
-    def _exists(cls, path: str) -> str:
-        if not Path(path).is_file():
-            raise ValueError(f"tokenizer file '{path}' not found; {HOW_TO_TRAIN}")
-        return path
+    def preflight(self) -> None:
+        tok = load_tokenizer(self.tokenizer)  # a missing or broken file fails here, before any task
+        if self.add_eos:
+            eos_id(tok, self.eos_token)
 
     def setup(self, ctx: StepContext) -> None:
         super().setup(ctx)

@@ -64,6 +64,8 @@ def run_pipeline(
     Output is identical whatever the worker count: each task writes its own deterministically named files
     and the stats are merged in task order. Raises RunError if a task fails or documents are unaccounted.
     """
+    for step in config.build_steps():
+        step.preflight()
     shards = plan_tasks(config)
     run = RunFolder(out)
     resuming = run.begin(config.resolved(), plan_record(shards), overwrite=overwrite)

@@ -65,6 +65,9 @@ class Step(BaseModel):
         """What a user should see about this step's settings before it runs ('' for nothing)."""
         return ""
 
+    def preflight(self) -> None:
+        """Raise a CuratorError before any task starts when something the step needs is missing (a file...)."""
+
     @classmethod
     def position_problem(cls, index: int, names: list[str]) -> str | None:
         """Why this step cannot sit at `index` of a pipeline whose step names are `names` (None when it can)."""

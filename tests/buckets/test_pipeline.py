@@ -187,12 +187,17 @@ def test_decomposition_without_tokenize_or_not_last(sample_corpus, tokenizer):
         parse_pipeline(data)
 
 
-def test_missing_or_broken_tokenizer(sample_corpus, tmp_path):
+def test_missing_or_broken_tokenizer(sample_corpus, tokenizer, tmp_path):
     with pytest.raises(ConfigError, match="tokenizer file .* not found; train one with `curator tokenizer train"):
-        config(sample_corpus, tmp_path / "nope.json")
+        run_pipeline(config(sample_corpus, tmp_path / "nope.json"), tmp_path / "run", workers=1, quiet=True)
+    assert not (tmp_path / "run").exists()  # refused before the run folder was made
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(ConfigError, match="is not a tokenizer.json file"):
-        load_tokenizer(tmp_path / "bad.json")
+        run_pipeline(config(sample_corpus, tmp_path / "bad.json"), tmp_path / "run", workers=1, quiet=True)
+    with pytest.raises(ConfigError, match=r"no end-of-document token \['<eos>'\]; its special tokens: \['<\|endoftext\|>'\]"):
+        cfg = config(sample_corpus, tokenizer)
+        cfg.steps[0]["tokenize"]["eos_token"] = "<eos>"
+        run_pipeline(cfg, tmp_path / "run", workers=1, quiet=True)
 
 
 def test_report_on_a_run_without_tokens(sample_corpus, tmp_path):
