@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -15,6 +14,7 @@ from curator.buckets.decompose import decompose, gather_sequences
 from curator.buckets.shards import BucketShardWriter
 from curator.buckets.tokenize import TOKENS_COLUMN
 from curator.errors import RunError
+from curator.pipeline.run_folder import RunFolder
 from curator.pipeline.step import Step, register_step, with_columns
 from curator.text.hashing import fmix64_array, normalized_text_hashes
 
@@ -71,7 +71,7 @@ class DatasetDecomposition(Step):
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         if self.ctx.run_dir is None:
             raise RunError("dataset_decomposition writes bucket shards into a run folder; run it in a pipeline")
-        self._writer = BucketShardWriter(Path(self.ctx.run_dir) / "buckets" / f"task-{self.ctx.task:05d}")
+        self._writer = BucketShardWriter(RunFolder(self.ctx.run_dir).bucket_dir(self.ctx.task))
         for batch in batches:
             out = self._decompose_batch(batch)
             if out.num_rows:

@@ -43,18 +43,18 @@ def _next_uniform(state):
 
 @numba.njit(cache=True)
 def _decompose(lengths, min_b, max_b, random_split, seeds, fill, doc, offset, bucket, kept, n_pieces, mask):
+    total_w = 0.0  # random rule: P(k) ~ 2^(max - k) for k in [min, max]
+    for k in range(min_b, max_b + 1):
+        total_w += 2.0 ** (max_b - k)
     p = 0
     for d in range(len(lengths)):
         rest = lengths[d]
         pos = 0
         count = 0
         m = 0
-        if random_split:
-            state = seeds[d]
-            total_w = 0.0
-            for k in range(min_b, max_b + 1):
-                total_w += 2.0 ** (max_b - k)
-            while rest >= (1 << (max_b + 1)):
+        state = seeds[d] if random_split else np.uint64(0)
+        while True:
+            if random_split and rest >= (1 << (max_b + 1)):
                 state, u = _next_uniform(state)
                 u *= total_w
                 k = min_b
@@ -62,38 +62,23 @@ def _decompose(lengths, min_b, max_b, random_split, seeds, fill, doc, offset, bu
                 while acc <= u and k < max_b:
                     k += 1
                     acc += 2.0 ** (max_b - k)
-                if fill:
-                    doc[p] = d
-                    offset[p] = pos
-                    bucket[p] = k
-                p += 1
-                count += 1
-                m |= 1 << k
-                pos += 1 << k
-                rest -= 1 << k
-        else:
-            full = rest >> max_b
-            for _ in range(full):
-                if fill:
-                    doc[p] = d
-                    offset[p] = pos
-                    bucket[p] = max_b
-                p += 1
-                pos += 1 << max_b
-            if full > 0:
-                count += full
-                m |= 1 << max_b
-            rest -= full << max_b
-        for i in range(max_b, min_b - 1, -1):
-            if rest & (1 << i):
-                if fill:
-                    doc[p] = d
-                    offset[p] = pos
-                    bucket[p] = i
-                p += 1
-                count += 1
-                m |= 1 << i
-                pos += 1 << i
+            elif rest >= (1 << max_b):
+                k = max_b  # olmo: full pieces; either rule: the top bit of a rest below 2^(max+1)
+            elif rest >= (1 << min_b):
+                k = max_b - 1
+                while not (rest >> k):
+                    k -= 1  # the highest set bit: the binary split, largest piece first
+            else:
+                break  # a tail shorter than the min bucket is dropped
+            if fill:
+                doc[p] = d
+                offset[p] = pos
+                bucket[p] = k
+            p += 1
+            count += 1
+            m |= 1 << k
+            pos += 1 << k
+            rest -= 1 << k
         if fill:
             kept[d] = pos
             n_pieces[d] = count

@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 
 from curator.errors import RunError
 from curator.io.atomic import TMP_PREFIX
+from curator.pipeline.run_folder import RunFolder
 
 PIECES_SCHEMA = pa.schema(
     [
@@ -116,15 +117,15 @@ class BucketStore:
 
     def __init__(self, run_dir: str | Path):
         self.root = Path(run_dir)
-        folder = self.root / "buckets"
-        if not folder.is_dir():
+        run = RunFolder(self.root)
+        if not run.buckets.is_dir():
             raise RunError(f"{self.root} has no buckets/ folder: run a pipeline with a `dataset_decomposition` step")
-        done = {int(p.stem.split("-")[1]) for p in (self.root / "completions").glob("task-*.json")}
+        self._run = run
         self._parts: dict[int, list[_Part]] = {}
         self.dtype: np.dtype | None = None
-        for task_dir in sorted(folder.glob("task-*")):
+        for task_dir in sorted(run.buckets.glob("task-*")):
             task = int(task_dir.name.split("-")[1])
-            if task not in done:
+            if not run.is_done(task):
                 continue  # an interrupted task: not part of the run until it is redone
             for f in sorted(task_dir.iterdir()):
                 m = _FILE.match(f.name)
@@ -179,7 +180,7 @@ class BucketStore:
         tables = []
         for b in self.buckets:
             for part, start in zip(self._parts[b], self._starts[b][:-1], strict=True):
-                t = pq.read_table(self.root / "buckets" / f"task-{part.task:05d}" / "pieces.parquet")
+                t = pq.read_table(self._run.bucket_dir(part.task) / "pieces.parquet")
                 t = t.filter(pc.equal(t["bucket"], b))
                 tables.append(t.set_column(1, "seq", pc.add(t["seq"], pa.scalar(int(start), pa.int64()))))
         return pa.concat_tables(tables) if tables else PIECES_SCHEMA.empty_table()

@@ -58,6 +58,10 @@ class RunFolder:
     def rejects_part(self, task: int) -> Path:
         return self.parts / f"rejects-{task:05d}.parquet"
 
+    def bucket_dir(self, task: int) -> Path:
+        """Dataset Decomposition shards of `task` (see curator.buckets.shards)."""
+        return self.buckets / f"task-{task:05d}"
+
     def marker(self, task: int) -> Path:
         return self.completions / f"task-{task:05d}.json"
 
@@ -84,8 +88,9 @@ class RunFolder:
         for part in (self.docs_part(task), self.steps_part(task), self.rejects_part(task)):
             part.unlink(missing_ok=True)
             part.with_name(TMP_PREFIX + part.name).unlink(missing_ok=True)
-        for name in (f"task-{task:05d}", f"{TMP_PREFIX}task-{task:05d}"):
-            shutil.rmtree(self.buckets / name, ignore_errors=True)
+        folder = self.bucket_dir(task)
+        for path in (folder, folder.with_name(TMP_PREFIX + folder.name)):
+            shutil.rmtree(path, ignore_errors=True)
 
     # -- run-level ------------------------------------------------------------------------------------
 
