@@ -100,6 +100,15 @@ def markdown(report: dict) -> str:
         lines.append(
             f"| {name} | {s['docs']:,} | {s['tokens']:,} | {s['median_tokens']:,.0f} | {s['below_min_pct']:.1f} |"
         )
+    hist = report["histogram"]
+    names = [n for n in hist if n != "all"] + ["all"]
+    bins = sorted({b for h in hist.values() for b in h})
+    lines += ["", "## length histogram (documents per log2 bin of tokens)", ""]
+    lines.append("| tokens | " + " | ".join(names) + " |")
+    lines.append("|---|" + "---:|" * len(names))
+    for b in bins:
+        counts = " | ".join(f"{hist[n].get(b, (0, 0))[0]:,}" for n in names)
+        lines.append(f"| {2**b:,}-{2 ** (b + 1) - 1:,} | {counts} |")
     if "realised" in report:
         r = report["realised"]
         lines += [

@@ -160,6 +160,7 @@ def test_report_cli(run, tmp_path):
                                       "--out", str(tmp_path)])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "dd_32-512" in result.output and "this run's buckets" in result.output
+    assert "length histogram (documents per log2 bin of tokens)" in result.output
     report = json.loads((tmp_path / "buckets.json").read_text())
     rows = {r["method"]: r for r in report["contexts"]["512"]["all"]}
     # the report's decomposition of the run's lengths is what the step wrote
