@@ -388,6 +388,35 @@ def buckets_report(
 
 
 @app.command()
+def sql(
+    args: list[str] = typer.Argument(..., help="RUN_DIR... then QUERY (views: docs, steps, rejects, text, buckets)"),
+    db: Path | None = typer.Option(None, "--db", help="keep the views in this DuckDB catalog file for other clients"),
+    fmt: str = typer.Option("table", "--format", "-f", help="table | csv | json | parquet"),
+    output: Path | None = typer.Option(None, "--output", "-o", help="file for csv/json/parquet"),
+    max_rows: int = typer.Option(50, "--max-rows", min=1, help="rows printed by --format table"),
+) -> None:
+    """Query one or many run folders with DuckDB SQL; each view has a `run` column naming its run folder.
+
+    curator sql runs/quickstart "SELECT source, kept, count(*) FROM docs GROUP BY ALL ORDER BY ALL"
+    """
+    from curator.stats.query import run_query
+    from curator.stats.views import connect
+
+    query = None if Path(args[-1]).is_dir() else args[-1]
+    run_dirs = args if query is None else args[:-1]
+    try:
+        con, notes, views = connect(run_dirs, db)
+        for note in notes:
+            typer.echo(f"note: {note}", err=True)
+        if query is None:
+            typer.echo(f"views: {', '.join(views)}" + (f" (catalog {db})" if db else ""))
+            return
+        typer.echo(run_query(con, query, views, fmt, output, max_rows))
+    except CuratorError as exc:
+        _fail(exc)
+
+
+@app.command()
 def steps() -> None:
     """List the pipeline steps with their parameters and defaults."""
     from curator.pipeline.step import registered_steps

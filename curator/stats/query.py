@@ -1,0 +1,59 @@
+"""Run a SQL query over the views: print it as a table, or write CSV / JSON / Parquet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from curator.errors import ConfigError
+
+FORMATS = ("table", "csv", "json", "parquet")
+
+
+def run_query(con, query: str, views: list[str], fmt: str = "table", output: Path | None = None, max_rows: int = 50):
+    """The printed table (fmt=table, up to max_rows rows) or the written file's path; user errors -> ConfigError."""
+    import duckdb
+
+    if fmt not in FORMATS:
+        raise ConfigError(f"--format must be one of {', '.join(FORMATS)}")
+    if fmt != "table" and output is None:
+        raise ConfigError(f"--format {fmt} needs --output FILE")
+    try:
+        if fmt == "table":
+            rel = con.sql(query)
+            if rel is None:
+                return "ok"
+            names = rel.columns
+            rows = rel.limit(max_rows + 1).fetchall()
+            return format_table(names, rows[:max_rows], more=len(rows) > max_rows)
+        options = {"csv": "FORMAT CSV, HEADER", "json": "FORMAT JSON", "parquet": "FORMAT PARQUET"}[fmt]
+        target = str(output).replace("'", "''")
+        con.execute(f"COPY ({query.strip().rstrip(';')}) TO '{target}' ({options})")
+        return str(output)
+    except duckdb.Error as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ConfigError(f"query failed: {first}\n  views: {', '.join(views)}") from None
+
+
+def _cell(v) -> str:
+    if v is None:
+        return "NULL"
+    if isinstance(v, float):
+        return f"{v:,.4g}" if abs(v) < 1e6 else f"{v:,.0f}"
+    if isinstance(v, int) and not isinstance(v, bool):
+        return f"{v:,}"
+    s = str(v).replace("\n", " ")
+    return s if len(s) <= 60 else s[:57] + "..."
+
+
+def format_table(names: list[str], rows: list[tuple], more: bool = False) -> str:
+    """Aligned plain-text table; numbers right-aligned."""
+    cells = [[_cell(v) for v in row] for row in rows]
+    numeric = [all(isinstance(r[i], (int, float)) or r[i] is None for r in rows) for i in range(len(names))]
+    widths = [max([len(n)] + [len(c[i]) for c in cells]) for i, n in enumerate(names)]
+
+    def line(values):
+        return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric, strict=True))
+
+    out = [line(names), line(["-" * w for w in widths])] + [line(c) for c in cells]
+    out.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''}{', more not shown' if more else ''})")
+    return "\n".join(x.rstrip() for x in out)

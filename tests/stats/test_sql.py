@@ -1,0 +1,119 @@
+"""`curator sql`: views over one or many run folders, catalog file, output formats, and user errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from curator.cli import app
+from curator.pipeline.config import parse_pipeline
+from curator.pipeline.executor import run_pipeline
+
+
+@pytest.fixture(scope="module")
+def runs(sample_corpus, tmp_path_factory) -> list[Path]:
+    root = tmp_path_factory.mktemp("sqlruns")
+    out = []
+    for name, min_words in (("short", 5), ("long", 200)):
+        cfg = parse_pipeline(
+            {
+                "name": name,
+                "inputs": [{"path": str(sample_corpus / "*.jsonl.zst")}],
+                "steps": [{"length_filter": {"min_words": min_words}}],
+            }  # fmt: skip
+        )
+        run_pipeline(cfg, root / name, workers=1, quiet=True)
+        out.append(root / name)
+    return out
+
+
+def records(run: Path) -> int:
+    return json.loads((run / "stats" / "summary.json").read_text())["records"]
+
+
+def cli(*args):
+    return CliRunner().invoke(app, ["sql", *map(str, args)])
+
+
+def test_views_over_two_runs_with_a_run_column(runs):
+    result = cli(*runs, "SELECT run, count(*) AS n, sum(kept::int) AS kept FROM docs GROUP BY run ORDER BY run")
+    assert result.exit_code == 0, result.output
+    for run in runs:
+        summary = json.loads((run / "stats" / "summary.json").read_text())
+        assert f"{run.name}" in result.output and f"{summary['kept']:,}" in result.output
+    text_rows = cli(runs[0], "SELECT count(*) FROM text")
+    assert f"{json.loads((runs[0] / 'stats' / 'summary.json').read_text())['kept']:,}" in text_rows.output
+
+
+def test_catalog_file_opens_in_another_client(runs, tmp_path):
+    db = tmp_path / "catalog.duckdb"
+    result = cli(*runs, "--db", db)
+    assert result.exit_code == 0 and "views: docs, steps, rejects, text" in result.output
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.sql("SELECT count(DISTINCT run) FROM docs").fetchall() == [(2,)]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "parquet"])
+def test_output_formats(runs, tmp_path, fmt):
+    out = tmp_path / f"x.{fmt}"
+    result = cli(
+        runs[0], "SELECT source, count(*) AS n FROM docs GROUP BY ALL ORDER BY ALL", "--format", fmt, "-o", out
+    )
+    assert result.exit_code == 0, result.output
+    rows = duckdb.sql(f"SELECT * FROM '{out}'").fetchall()
+    assert len(rows) == 4 and sum(r[1] for r in rows) == records(runs[0])
+
+
+def test_interrupted_run_reads_task_parts_with_a_note(runs, tmp_path):
+    partial = tmp_path / "partial"
+    shutil.copytree(runs[0], partial)
+    (partial / "stats" / "docs.parquet").unlink()
+    result = cli(partial, "SELECT count(*) FROM docs")
+    assert result.exit_code == 0 and "task part(s): the run did not finish" in result.output
+    assert f"{records(runs[0]):,}" in result.output
+
+
+# -- user errors -------------------------------------------------------------------------------------------
+
+
+def test_query_errors_name_the_problem_and_the_views(runs):
+    result = cli(runs[0], "SELEC 1")
+    assert result.exit_code == 2 and "query failed: Parser Error" in result.output and "views: docs" in result.output
+    assert "Traceback" not in result.output
+    result = cli(runs[0], "SELECT * FROM clusterz")
+    assert result.exit_code == 2 and "clusterz does not exist" in result.output
+
+
+def test_not_a_run_folder_and_empty_run(runs, tmp_path):
+    result = cli(tmp_path / "nothing", "SELECT 1")
+    assert result.exit_code == 1 and "is not a run folder (no config.yaml)" in result.output
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "config.yaml").write_text("name: x\n")
+    result = cli(tmp_path / "empty", "SELECT 1")
+    assert result.exit_code == 1 and "holds no stats tables yet" in result.output
+
+
+def test_runs_with_different_schema_versions(runs, tmp_path):
+    other = tmp_path / "other"
+    shutil.copytree(runs[1], other)
+    table = pq.read_table(other / "stats" / "docs.parquet")
+    meta = {**(table.schema.metadata or {}), b"curator.schema_version": b"2"}
+    pq.write_table(table.replace_schema_metadata(meta), other / "stats" / "docs.parquet")
+    result = cli(runs[0], other, "SELECT 1")
+    assert result.exit_code == 2 and "'docs' has different schema versions across runs" in result.output
+
+
+def test_format_needs_output(runs):
+    result = cli(runs[0], "SELECT 1", "--format", "csv")
+    assert result.exit_code == 2 and "needs --output FILE" in result.output
+
+
+def test_table_printing_caps_rows(runs):
+    result = cli(runs[0], "SELECT id FROM docs", "--max-rows", "3")
+    assert "(3 rows, more not shown)" in result.output
