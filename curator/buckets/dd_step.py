@@ -16,15 +16,9 @@ from curator.buckets.tokenize import TOKENS_COLUMN
 from curator.errors import RunError
 from curator.pipeline.run_folder import RunFolder
 from curator.pipeline.step import Step, register_step, with_columns
-from curator.text.hashing import fmix64_array, normalized_text_hashes
+from curator.text.hashing import seeded_hash
 
 DROP_REASON = "dd_below_min_bucket"
-
-
-def document_seeds(ids: pa.Array, seed: int) -> np.ndarray:
-    """A 64-bit seed per document from (pipeline seed, id) alone: the same split in any batch or worker."""
-    h1, _ = normalized_text_hashes(ids, False, False)
-    return fmix64_array(h1 ^ fmix64_array(np.array([seed % 2**64], np.uint64))[0])
 
 
 @register_step
@@ -91,7 +85,7 @@ class DatasetDecomposition(Step):
         offsets = tokens.offsets.to_numpy().astype(np.int64)
         flat = tokens.values.to_numpy()
         lengths = np.diff(offsets)
-        seeds = document_seeds(batch.column("id"), self.ctx.seed) if self.long_docs == "random" else None
+        seeds = seeded_hash(batch.column("id"), self.ctx.seed) if self.long_docs == "random" else None
         pieces = decompose(lengths, self.min_bucket, self.max_bucket, self.long_docs, seeds)
         source, ids = batch.column("source"), batch.column("id")
         for b in np.unique(pieces.bucket)[::-1]:

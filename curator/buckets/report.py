@@ -14,10 +14,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
 
-from curator.buckets.dd_step import document_seeds
+from curator.buckets.dd_step import DatasetDecomposition
 from curator.buckets.packing import compare_methods
 from curator.buckets.shards import BucketStore
 from curator.errors import RunError
+from curator.text.hashing import seeded_hash
 
 COLUMNS = [("method", "method", "{}"), ("pad_pct", "pad %", "{:.2f}"), ("dropped_pct", "dropped %", "{:.2f}"),
            ("cross_doc_pct", "cross-doc %", "{:.1f}"), ("relative_cost", "rel. cost", "{:.3f}"),
@@ -36,7 +37,7 @@ def load_lengths(run_dir: Path):
         ["dd_dropped_tokens"] if "dd_dropped_tokens" in names else []
     )
     t = pq.read_table(table_path, columns=wanted)
-    reached = pc.or_(t["kept"], pc.fill_null(pc.equal(t["drop_step"], "dataset_decomposition"), False))
+    reached = pc.or_(t["kept"], pc.fill_null(pc.equal(t["drop_step"], DatasetDecomposition.name), False))
     t = t.filter(pc.and_(reached, pc.is_valid(t["n_tokens"])))
     if t.num_rows == 0:
         raise RunError(f"{run_dir}: no tokenised documents to report on")
@@ -57,7 +58,7 @@ def bucket_report(run_dir: str | Path, contexts: tuple[int, ...] = (2048, 8192),
     seed = int(config.get("seed", 0))
     lengths = t["n_tokens"].to_numpy().astype(np.int64)
     sources = t["source"].to_numpy(zero_copy_only=False)
-    seeds = document_seeds(t["id"], seed)
+    seeds = seeded_hash(t["id"], seed)  # the step's per-document seeds for the random rule
     report = {"run": str(run_dir), "min_bucket": min_bucket, "contexts": {}, "sources": {}, "histogram": {}}
     groups = {"all": np.ones(len(lengths), bool)} | {s: sources == s for s in sorted(set(sources))}
     for name, mask in groups.items():

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curator.errors import RunError
@@ -178,9 +177,15 @@ class BucketStore:
     def pieces(self) -> pa.Table:
         """Provenance of every sequence (bucket, seq over the run, source, id, offset), in store order."""
         tables = []
-        for b in self.buckets:
-            for part, start in zip(self._parts[b], self._starts[b][:-1], strict=True):
-                t = pq.read_table(self._run.bucket_dir(part.task) / "pieces.parquet")
-                t = t.filter(pc.equal(t["bucket"], b))
-                tables.append(t.set_column(1, "seq", pc.add(t["seq"], pa.scalar(int(start), pa.int64()))))
-        return pa.concat_tables(tables) if tables else PIECES_SCHEMA.empty_table()
+        for task in sorted({part.task for parts in self._parts.values() for part in parts}):
+            t = pq.read_table(self._run.bucket_dir(task) / "pieces.parquet")  # each task's file read once
+            first = np.zeros(32, np.int64)  # per bucket: the run-wide index of this task's first sequence
+            for b, parts in self._parts.items():
+                for part, start in zip(parts, self._starts[b][:-1], strict=True):
+                    if part.task == task:
+                        first[b] = start
+            seq = t["seq"].to_numpy() + first[t["bucket"].to_numpy().astype(np.int64)]
+            tables.append(t.set_column(1, "seq", pa.array(seq, pa.int64())))
+        if not tables:
+            return PIECES_SCHEMA.empty_table()
+        return pa.concat_tables(tables).sort_by([("bucket", "ascending"), ("seq", "ascending")])

@@ -115,8 +115,12 @@ def reference_normalized_text(text: str, lowercase: bool = True, collapse_space:
     return text
 
 
+def seeded_hash(keys: pa.Array, seed: int) -> np.ndarray:
+    """A 64-bit hash per string key, from (seed, key) alone: the same in any batch or worker."""
+    h1, _ = normalized_text_hashes(keys, False, False)
+    return fmix64_array(h1 ^ fmix64_array(np.array([seed % 2**64], np.uint64))[0])
+
+
 def seeded_uniform(keys: pa.Array, seed: int) -> np.ndarray:
     """A uniform draw in [0, 1) per string key, from (seed, key) alone: the same in any batch or worker."""
-    h1, _ = normalized_text_hashes(keys, False, False)
-    h = fmix64_array(h1 ^ fmix64_array(np.array([seed % 2**64], np.uint64))[0])
-    return (h >> np.uint64(11)).astype(np.float64) * 2.0**-53
+    return (seeded_hash(keys, seed) >> np.uint64(11)).astype(np.float64) * 2.0**-53
