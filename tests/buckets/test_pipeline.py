@@ -218,3 +218,25 @@ def test_tokenizer_train_cli(sample_corpus, tmp_path):
     assert "300 tokens, trained on 50 documents" in result.output
     result = CliRunner().invoke(app, ["tokenizer", "train", str(tmp_path / "none.jsonl"), "--out", str(out)])
     assert result.exit_code != 0 and "Traceback" not in result.output
+
+
+def test_store_refuses_a_truncated_shard_and_bad_indices(run, tmp_path):
+    import shutil
+
+    from curator.buckets.shards import BucketStore
+    from curator.errors import RunError
+
+    store = BucketStore(run)
+    bucket = store.buckets[0]
+    with pytest.raises(IndexError, match=f"bucket {bucket} holds"):
+        store.batch(bucket, np.array([store.counts()[bucket]]))
+    with pytest.raises(KeyError, match="is empty; buckets with data"):
+        store.batch(30, np.array([0]))
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    shard = next((copy / "buckets" / "task-00000").glob("D*.u16"))
+    shard.write_bytes(shard.read_bytes()[:-2])  # a truncated file: half a token short
+    with pytest.raises(RunError, match="is not a whole number of .*-token sequences"):
+        BucketStore(copy)
+    with pytest.raises(RunError, match="has no buckets/ folder"):
+        BucketStore(tmp_path)
