@@ -389,7 +389,11 @@ def buckets_report(
 
 @app.command()
 def sql(
-    args: list[str] = typer.Argument(..., help="RUN_DIR... then QUERY (views: docs, steps, rejects, text, buckets)"),
+    args: list[str] = typer.Argument(
+        ...,
+        help="RUN_DIR... then QUERY (views: docs, steps, rejects, text, clusters, dsir_weights, buckets, "
+        "contamination, mixture_log; those a run has)",
+    ),
     db: Path | None = typer.Option(None, "--db", help="keep the views in this DuckDB catalog file for other clients"),
     fmt: str = typer.Option("table", "--format", "-f", help="table | csv | json | parquet"),
     output: Path | None = typer.Option(None, "--output", "-o", help="file for csv/json/parquet"),
@@ -417,6 +421,49 @@ def sql(
 
 
 @app.command()
+def stats(
+    run_dir: Path = typer.Argument(..., help="a run folder (the --out of `curator run`)"),
+    out: Path | None = typer.Option(None, "--out", help="folder for stats.md/.json/.png (default RUN_DIR/reports)"),
+    plot: bool = typer.Option(True, "--plot/--no-plot", help="also draw reports/stats.png"),
+) -> None:
+    """The corpus report: per-source flow through the steps, drop funnel, lengths, duplicates, languages, scores."""
+    from curator.stats.render import markdown, write_report
+    from curator.stats.report import corpus_report
+
+    try:
+        report = corpus_report(run_dir)
+    except CuratorError as exc:
+        _fail(exc)
+    for note in report["notes"]:
+        typer.echo(f"note: {note}", err=True)
+    typer.echo(markdown(report))
+    paths = write_report(report, out or run_dir / "reports", with_plot=plot)
+    typer.echo("written: " + ", ".join(str(p) for p in paths.values()))
+
+
+@app.command()
+def contamination(
+    run_dir: Path = typer.Argument(..., help="a finished run folder; its output/ documents are checked"),
+    benchmark: Path = typer.Option(..., "--benchmark", "-b", help="benchmark items: JSONL / Parquet / HF folder"),
+    ngram: int = typer.Option(13, "--ngram", "-n", help="words per n-gram"),
+    min_matches: int = typer.Option(1, "--min-matches", help="n-grams in common that make a document contaminated"),
+    text_field: str = typer.Option("text", "--text-field", help="benchmark field holding the item text"),
+    id_field: str = typer.Option("id", "--id-field", help="benchmark field holding the item id"),
+    mark: bool = typer.Option(False, "--mark", help="also write contamination/ids/<benchmark>.parquet for drop_listed"),
+) -> None:
+    """Word n-gram overlap of a run's documents with a benchmark, per source; --mark lists them for removal."""
+    from curator.stats.contamination import load_benchmark, markdown, scan_run
+
+    try:
+        bench = load_benchmark(benchmark, ngram, text_field, id_field)
+        report = scan_run(run_dir, bench, min_matches, mark)
+    except CuratorError as exc:
+        _fail(exc)
+    typer.echo(markdown(report))
+    (run_dir / "contamination" / f"{bench.name}.json").write_text(json.dumps(report, indent=1))
+
+
+@app.command()
 def steps() -> None:
     """List the pipeline steps with their parameters and defaults."""
     from curator.pipeline.step import registered_steps
@@ -434,12 +481,30 @@ def steps() -> None:
 @app.command()
 def schemas(
     out: Path = typer.Option(Path("schemas"), "--out", help="folder to write the JSON schema files to"),
+    check: list[Path] = typer.Option([], "--check", help="instead, check these run folders' tables against them"),
 ) -> None:
-    """Write the Arrow schemas of documents and stats tables as JSON (the files under schemas/)."""
+    """Write the Arrow schemas of documents and stats tables as JSON (schemas/), or --check run folders."""
     from curator.schemas_export import export_schemas
+    from curator.stats.conformance import check_run
 
-    for path in export_schemas(out):
-        typer.echo(str(path))
+    if not check:
+        for path in export_schemas(out):
+            typer.echo(str(path))
+        return
+    failed = False
+    for run_dir in check:
+        try:
+            checked, problems = check_run(run_dir)
+        except CuratorError as exc:
+            _fail(exc)
+        typer.echo(f"{run_dir}: {'OK' if not problems else f'{len(problems)} problem(s)'}: {', '.join(checked)}")
+        for problem in problems[:20]:
+            typer.echo(f"  {problem}")
+        if len(problems) > 20:
+            typer.echo(f"  ... and {len(problems) - 20} more")
+        failed |= bool(problems)
+    if failed:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -8,9 +8,16 @@ from pathlib import Path
 import pyarrow as pa
 
 from curator.buckets.shards import PIECES_SCHEMA
+from curator.dedup.clusters import CLUSTERS_SCHEMA
 from curator.io.rejects import REJECTS_SCHEMA
 from curator.pipeline.stats import DOCS_BASE_FIELDS, STEPS_SCHEMA
+from curator.pipeline.step import registered_steps
 from curator.schema import DOCUMENT_SCHEMA, PROVENANCE_SCHEMA
+from curator.select.dsir import DsirSelect
+from curator.stats.contamination import CONTAMINATION_SCHEMA
+from curator.stats.mixture_log import MIXTURE_LOG_SCHEMA
+
+STATS_VERSION = 1  # of the per-step stats columns (step_columns, dsir_weights)
 
 
 def schema_to_json(name: str, schema: pa.Schema, description: str) -> dict:
@@ -20,6 +27,21 @@ def schema_to_json(name: str, schema: pa.Schema, description: str) -> dict:
         "version": int(meta.get("curator.schema_version", 1)),
         "description": description,
         "fields": [{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in schema],
+    }
+
+
+def fields_json(columns: dict[str, pa.DataType]) -> list[dict]:
+    return [{"name": name, "type": str(dtype), "nullable": True} for name, dtype in columns.items()]
+
+
+def step_columns_json() -> dict:
+    """Every registered step's stats columns (they follow the base columns of stats/docs.parquet)."""
+    return {
+        "table": "step_columns",
+        "version": STATS_VERSION,
+        "description": "Columns each step adds to stats/docs.parquet, in pipeline order after the base columns "
+        "(a column two steps declare appears once). Null for documents the step never saw.",
+        "steps": {name: fields_json(cls.stats_columns) for name, cls in sorted(registered_steps().items())},
     }
 
 
@@ -48,6 +70,32 @@ def all_schemas() -> dict[str, dict]:
             "buckets/task-*/pieces.parquet: one row per Dataset Decomposition sequence (its document and offset); "
             "the tokens are in buckets/task-*/D{ii}.u16|u32.",
         ),
+        "clusters": schema_to_json(
+            "clusters",
+            CLUSTERS_SCHEMA,
+            "state/NN-<dedup step>/clusters/task-*.parquet: one row per document that has at least one duplicate "
+            "(ordinal = position in its task's stream at that step); the `clusters` view adds run, step and task.",
+        ),
+        "dsir_weights": {
+            "table": "dsir_weights",
+            "version": STATS_VERSION,
+            "description": "Columns dsir_fit / dsir_select write to stats/docs.parquet (the `dsir_weights` view: "
+            "run, source, id, kept, drop_reason and these, for documents that have a weight).",
+            "fields": fields_json(DsirSelect.stats_columns),
+        },
+        "mixture_log": schema_to_json(
+            "mixture_log",
+            MIXTURE_LOG_SCHEMA,
+            "stats/mixture_log/part-*.parquet: domain weights per training step, one row per (step, domain), "
+            "written by curator.stats.mixture_log.MixtureLogWriter.",
+        ),
+        "contamination": schema_to_json(
+            "contamination",
+            CONTAMINATION_SCHEMA,
+            "contamination/<benchmark>.parquet: output documents with at least one benchmark n-gram "
+            "(curator contamination); the `contamination` view adds run and benchmark.",
+        ),
+        "step_columns": step_columns_json(),
     }
 
 

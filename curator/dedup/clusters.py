@@ -24,7 +24,8 @@ CLUSTERS_SCHEMA = pa.schema(
         pa.field("dup_cluster", pa.string(), nullable=False),  # id of the cluster's representative
         pa.field("dup_cluster_size", pa.int64(), nullable=False),  # input documents the cluster stands for
         pa.field("dup_of", pa.string()),  # the representative's id; null for the representative itself
-    ]
+    ],
+    metadata={"curator.table": "clusters", "curator.schema_version": "1"},
 )
 
 

@@ -23,6 +23,7 @@ from numba import njit
 from curator.text.bytes import string_bytes
 from curator.text.hashing import FNV_OFFSET, FNV_PRIME, MIX_PRIME, fmix64, fmix64_array, utf8_decode
 from curator.text.unicode import unicode_tables
+from curator.text.wordgrams import window_hash
 
 EMPTY_SLOT = np.uint32(0xFFFFFFFF)
 SCHEME_VERSION = 1
@@ -36,15 +37,6 @@ def _fmix32(h):
     h = np.uint32(np.uint64(h) * np.uint64(0xC2B2AE35) & np.uint64(0xFFFFFFFF))
     h ^= h >> np.uint32(16)
     return h
-
-
-@njit(cache=True, inline="always")
-def _shingle(ring, count, n, width):
-    """Hash of the last `width` words (oldest first) held in the ring buffer of size n."""
-    s = FNV_OFFSET
-    for j in range(width):
-        s = (s ^ ring[(count - width + j) % n]) * MIX_PRIME
-    return fmix64(s)
 
 
 @njit(cache=True, inline="always")
@@ -79,12 +71,12 @@ def _doc_shingles(data, start, end, is_word, lower, n, ring, out):
             ring[count % n] = fmix64(h)
             count += 1
             if count >= n:
-                out[produced] = _shingle(ring, count, n, n) & np.uint64(0xFFFFFFFF)
+                out[produced] = window_hash(ring, count, n, n) & np.uint64(0xFFFFFFFF)
                 produced += 1
             h = FNV_OFFSET
             in_word = False
     if 0 < count < n:
-        out[produced] = _shingle(ring, count, n, count) & np.uint64(0xFFFFFFFF)
+        out[produced] = window_hash(ring, count, n, count) & np.uint64(0xFFFFFFFF)
         produced += 1
     return produced, count
 

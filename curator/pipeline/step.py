@@ -132,6 +132,7 @@ BUILTIN_STEP_MODULES = (
     "curator.filters.c4",
     "curator.filters.quality_classifier",
     "curator.filters.language_id",
+    "curator.filters.listed",
     "curator.dedup.exact",
     "curator.dedup.near",
     "curator.select.dsir",

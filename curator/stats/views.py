@@ -1,4 +1,4 @@
-"""DuckDB views over one or many run folders: docs, steps, rejects, text, buckets (a `run` column apart).
+"""DuckDB views over one or many run folders (docs, steps, rejects, text, clusters, ...; a `run` column apart).
 
 Views only: nothing is copied, DuckDB reads the Parquet files lazily and prunes columns, so a query over
 `docs` never touches the document text (that lives in `text`, a separate set of files). Memory: DuckDB's.
@@ -13,13 +13,36 @@ import pyarrow.parquet as pq
 
 from curator.errors import ConfigError, RunError
 
-# view -> (glob under the run folder for a finished run, glob for an interrupted one or None)
-TABLES: dict[str, tuple[str, str | None]] = {
-    "docs": ("stats/docs.parquet", "stats/parts/docs-*.parquet"),
-    "steps": ("stats/steps.parquet", "stats/parts/steps-*.parquet"),
-    "rejects": ("rejects/rejects.parquet", "stats/parts/rejects-*.parquet"),
-    "text": ("output/*.parquet", None),
-    "buckets": ("buckets/task-*/pieces.parquet", None),
+
+@dataclass(frozen=True)
+class TableSpec:
+    """Where a view's Parquet files live in a run folder, and the columns it derives from their paths."""
+
+    final: str  # glob under the run folder once the run finished
+    partial: str | None = None  # glob of the per-task parts of an interrupted run
+    derived: str = ""  # extra SELECT expressions over DuckDB's `filename` column
+
+
+TABLES: dict[str, TableSpec] = {
+    "docs": TableSpec("stats/docs.parquet", "stats/parts/docs-*.parquet"),
+    "steps": TableSpec("stats/steps.parquet", "stats/parts/steps-*.parquet"),
+    "rejects": TableSpec("rejects/rejects.parquet", "stats/parts/rejects-*.parquet"),
+    "text": TableSpec("output/*.parquet"),
+    "clusters": TableSpec(
+        "state/*/clusters/task-*.parquet",
+        derived="regexp_extract(filename, '/state/[0-9]+-([^/]+)/clusters/', 1) AS step, "
+        "CAST(regexp_extract(filename, 'task-([0-9]+)[.]parquet$', 1) AS INTEGER) AS task",
+    ),
+    "buckets": TableSpec("buckets/task-*/pieces.parquet"),
+    "mixture_log": TableSpec("stats/mixture_log/part-*.parquet"),
+    "contamination": TableSpec(
+        "contamination/*.parquet", derived="regexp_extract(filename, '([^/]+)[.]parquet$', 1) AS benchmark"
+    ),
+}
+
+# views derived from `docs` when its files carry the columns (name -> columns; the key columns come first)
+DOCS_SUBVIEWS: dict[str, tuple[str, ...]] = {
+    "dsir_weights": ("dsir_log_weight", "dsir_length", "dsir_key", "dsir_copies", "dsir_fasttext_score"),
 }
 
 
@@ -39,10 +62,10 @@ def find_tables(root: Path, name: str) -> RunTables:
     if not (root / "config.yaml").exists():
         raise RunError(f"'{root}' is not a run folder (no config.yaml); give the folder passed to `curator run --out`")
     files, notes = {}, []
-    for view, (final, partial) in TABLES.items():
-        found = sorted(root.glob(final))
-        if not found and partial:
-            found = sorted(root.glob(partial))
+    for view, spec in TABLES.items():
+        found = sorted(root.glob(spec.final))
+        if not found and spec.partial:
+            found = sorted(root.glob(spec.partial))
             if found:
                 notes.append(f"{name}: '{view}' is read from {len(found)} task part(s): the run did not finish")
         if found:
@@ -73,10 +96,28 @@ def view_sql(view: str, runs: list[RunTables]) -> str | None:
     for r in runs:
         if view in r.files:
             paths = "[" + ", ".join(_quote(str(p.resolve())) for p in r.files[view]) + "]"
-            parts.append(f"SELECT {_quote(r.name)} AS run, * FROM read_parquet({paths}, union_by_name = true)")
+            derived = TABLES[view].derived
+            if derived:
+                source = f"read_parquet({paths}, union_by_name = true, filename = true)"
+                parts.append(f"SELECT {_quote(r.name)} AS run, {derived}, * EXCLUDE (filename) FROM {source}")
+            else:
+                parts.append(f"SELECT {_quote(r.name)} AS run, * FROM read_parquet({paths}, union_by_name = true)")
     if not parts:
         return None
     return f"CREATE OR REPLACE VIEW {view} AS " + " UNION ALL BY NAME ".join(parts)
+
+
+def subview_sql(view: str, runs: list[RunTables]) -> str | None:
+    """A narrow view over `docs` (key columns + the family's columns) when some run's docs carry them."""
+    present: list[str] = []
+    for r in runs:
+        if "docs" in r.files:
+            names = pq.read_schema(r.files["docs"][0]).names
+            present += [c for c in DOCS_SUBVIEWS[view] if c in names and c not in present]
+    if not present:
+        return None
+    columns = ", ".join(["run", "source", "id", "kept", "drop_reason", *present])
+    return f"CREATE OR REPLACE VIEW {view} AS SELECT {columns} FROM docs WHERE {present[0]} IS NOT NULL"
 
 
 def check_versions(runs: list[RunTables]) -> None:
@@ -101,6 +142,11 @@ def connect(run_dirs: list[str | Path], db: str | Path | None = None):
     views = []
     for view in TABLES:
         sql = view_sql(view, runs)
+        if sql:
+            con.execute(sql)
+            views.append(view)
+    for view in DOCS_SUBVIEWS:
+        sql = subview_sql(view, runs) if "docs" in views else None
         if sql:
             con.execute(sql)
             views.append(view)

@@ -20,6 +20,7 @@ from curator.errors import ConfigError, RunError
 from curator.pipeline.config import parse_pipeline
 from curator.pipeline.executor import run_pipeline
 from curator.pipeline.side_input import side_input_batches
+from curator.stats.conformance import check_run
 
 MIN_B, MAX_B = 5, 9
 
@@ -99,6 +100,8 @@ def test_every_document_is_accounted_for(run):
     from curator.buckets.shards import BucketStore
 
     assert BucketStore(run).tokens() == sum(d["dd_tokens"] for d in docs if d["kept"])
+    checked, problems = check_run(run)
+    assert problems == [] and any(c.startswith("buckets") for c in checked)
 
 
 def test_byte_identical_shards_with_two_workers(run, sample_corpus, tokenizer, tmp_path):

@@ -15,6 +15,7 @@ from curator.errors import ConfigError, RunError
 from curator.pipeline.config import parse_pipeline
 from curator.pipeline.executor import run_pipeline
 from curator.select.dsir import DsirSelect
+from curator.stats.conformance import check_run
 from curator.text.ngrams import reference_ngram_buckets
 from tests.conftest import write_jsonl
 
@@ -76,6 +77,7 @@ def test_selection_moves_toward_the_target(pool, tmp_path):
     assert short.num_rows >= 1 and short.column("dsir_key").null_count == short.num_rows
     assert max(short.column("dsir_length").to_pylist()) < 100
     assert summary.dropped_by_reason["dsir_not_selected"] == rep["eligible"] - rep["k"]
+    assert check_run(tmp_path / "run")[1] == []  # the tables match schemas/ (dsir_weights columns included)
 
 
 def test_weights_equal_data_selections_computation(pool, tmp_path):

@@ -1,0 +1,63 @@
+"""drop_listed: drop the documents whose id is in a list (e.g. the contaminated ids `curator contamination --mark`
+wrote), with a reason, so they stay accounted for in the stats."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from pydantic import Field, PrivateAttr
+
+from curator.errors import ConfigError
+from curator.pipeline.step import Filter, StepContext, first_reason, register_step
+
+
+def read_ids(paths: list[str]) -> pa.Array:
+    """Distinct ids of the `id` column of every listed Parquet file (globs allowed)."""
+    files = []
+    for p in paths:
+        matched = sorted(Path().glob(p)) if any(c in p for c in "*?[") else [Path(p)]
+        missing = [f for f in matched if not f.exists()]
+        if not matched or missing:
+            raise ConfigError(f"drop_listed: id list '{p}' does not exist")
+        files += matched
+    columns = []
+    for f in files:
+        try:
+            schema = pq.read_schema(f)
+        except (OSError, pa.ArrowInvalid) as exc:
+            raise ConfigError(f"drop_listed: '{f}' is not a readable Parquet file ({exc})") from None
+        if "id" not in schema.names:
+            raise ConfigError(f"drop_listed: '{f}' has no 'id' column (columns: {', '.join(schema.names)})")
+        columns.append(pq.read_table(f, columns=["id"]).column("id").cast(pa.string()))
+    return pc.unique(pa.chunked_array([c for col in columns for c in col.chunks], pa.string()))
+
+
+@register_step
+class DropListed(Filter):
+    """Drop documents whose id is listed in Parquet file(s) with an `id` column; reason configurable.
+
+    Memory: the listed ids (held as one Arrow array for a hash lookup) + one batch.
+    """
+
+    name = "drop_listed"
+
+    ids: list[str] = Field(min_length=1, description="Parquet file(s) or globs with an `id` column")
+    reason: str = Field("listed", min_length=1, description="drop reason recorded in stats/docs.parquet")
+    _values: pa.Array | None = PrivateAttr(default=None)
+
+    def preflight(self) -> None:
+        read_ids(self.ids)
+
+    def setup(self, ctx: StepContext) -> None:
+        super().setup(ctx)
+        self._values = read_ids(self.ids)
+
+    def describe(self) -> str:
+        return f"ids from {', '.join(self.ids)}, reason {self.reason}"
+
+    def decide(self, batch: pa.RecordBatch) -> pa.Array:
+        listed = pc.is_in(batch.column("id"), value_set=self._values)
+        return first_reason(batch.num_rows, [(listed, self.reason)])
