@@ -3,6 +3,7 @@ wrote), with a reason, so they stay accounted for in the stats."""
 
 from __future__ import annotations
 
+import glob
 from pathlib import Path
 
 import pyarrow as pa
@@ -18,7 +19,7 @@ def read_ids(paths: list[str]) -> pa.Array:
     """Distinct ids of the `id` column of every listed Parquet file (globs allowed)."""
     files = []
     for p in paths:
-        matched = sorted(Path().glob(p)) if any(c in p for c in "*?[") else [Path(p)]
+        matched = [Path(f) for f in sorted(glob.glob(p))] if any(c in p for c in "*?[") else [Path(p)]
         missing = [f for f in matched if not f.exists()]
         if not matched or missing:
             raise ConfigError(f"drop_listed: id list '{p}' does not exist")

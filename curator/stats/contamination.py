@@ -12,6 +12,7 @@ Writes `<run>/contamination/<name>.parquet` (CONTAMINATION_SCHEMA; the `contamin
 
 from __future__ import annotations
 
+import glob
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,7 +61,7 @@ def load_benchmark(path: str | Path, n: int = 13, text_field: str = "text", id_f
     """Read a JSONL / Parquet / HF save_to_disk benchmark and hash its n-grams. Memory: O(benchmark grams)."""
     if n < 1:
         raise ConfigError("--ngram must be >= 1")
-    if not Path(path).exists() and not any(Path().glob(str(path))):
+    if not Path(path).exists() and not glob.glob(str(path)):
         raise ConfigError(f"benchmark '{path}' does not exist")
     spec = InputConfig(path=str(path), text_field=text_field, id_field=id_field)
     chunks, owners, ids, too_short = [], [], [], 0

@@ -165,6 +165,8 @@ def plot(report: dict, path: Path) -> Path:
         ax.barh(range(len(drops)), [d["docs"] for d in drops], color="tab:red")
         ax.set_yticks(range(len(drops)), labels, fontsize=8)
         ax.invert_yaxis()
+        if max(d["docs"] for d in drops) > 50 * min(d["docs"] for d in drops):
+            ax.set_xscale("log")
     ax.set(xlabel="documents dropped", title="drop funnel by reason")
 
     ax = axes.pop(0)
@@ -200,8 +202,8 @@ def plot(report: dict, path: Path) -> Path:
                 shares.append(100 * docs / n)
             ax.bar(names, shares, bottom=bottom, label=lang)
             bottom = [b + x for b, x in zip(bottom, shares, strict=True)]
-        ax.set(ylabel="% of documents", title="language mix")
-        ax.legend(fontsize=7, ncol=2)
+        ax.set(ylabel="% of documents", title="language mix", ylim=(0, 130))
+        ax.legend(fontsize=7, ncol=4, loc="upper center")
 
     for col, sc in scores:
         ax = axes.pop(0)

@@ -247,6 +247,7 @@ def corpus_report(run_dir: str | Path) -> dict:
             "bytes_kept": sum(v["bytes"] for v in final.values()),
             "tokens_kept": sum(v["tokens"] for v in final.values()) if has_tokens else None,
             "rejected_records": sum(r["records"] for r in rejects),
+            "rejected_docs": sum(int(r["docs"] or 0) for r in rejects),
         },
         "has_tokens": has_tokens,
         "flow": flow,

@@ -16,6 +16,7 @@ from curator.pipeline.config import parse_pipeline
 from curator.pipeline.executor import run_pipeline
 from curator.select.dsir import DsirSelect
 from curator.stats.conformance import check_run
+from curator.stats.views import connect
 from curator.text.ngrams import reference_ngram_buckets
 from tests.conftest import write_jsonl
 
@@ -78,6 +79,8 @@ def test_selection_moves_toward_the_target(pool, tmp_path):
     assert max(short.column("dsir_length").to_pylist()) < 100
     assert summary.dropped_by_reason["dsir_not_selected"] == rep["eligible"] - rep["k"]
     assert check_run(tmp_path / "run")[1] == []  # the tables match schemas/ (dsir_weights columns included)
+    con, _, views = connect([tmp_path / "run"])
+    assert con.sql("SELECT count(*), sum(dsir_copies) FROM dsir_weights").fetchall() == [(docs.num_rows, rep["k"])]
 
 
 def test_weights_equal_data_selections_computation(pool, tmp_path):
