@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/quality.py
 	$(BIN)/python benchmarks/dsir.py
 	$(BIN)/python benchmarks/buckets.py
+	$(BIN)/python benchmarks/stats_sql.py
 
 clean:
 	rm -rf $(VENV) data runs .pytest_cache
