@@ -1,5 +1,5 @@
 # Two commands do all the set-up on a fresh machine:
-#   make demo   -> virtual environment, sample corpus, quickstart pipeline, tokenizer + buckets pipeline
+#   make demo   -> virtual environment, sample corpus, quickstart pipeline + report, tokenizer + buckets pipeline
 #   make test   -> virtual environment, test suite
 PYTHON ?= python3
 VENV ?= .venv
@@ -22,6 +22,7 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 demo: $(STAMP)
 	$(BIN)/curator sample --out data/sample
 	$(BIN)/curator run pipelines/quickstart.yaml --out runs/quickstart --overwrite
+	$(BIN)/curator stats runs/quickstart
 	$(BIN)/curator tokenizer train 'data/sample/*.jsonl.zst' --out runs/tokenizer.json
 	$(BIN)/curator run pipelines/buckets.yaml --out runs/buckets --overwrite
 	$(BIN)/curator buckets report runs/buckets
