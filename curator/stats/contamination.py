@@ -107,7 +107,10 @@ def scan_run(run_dir: str | Path, bench: Benchmark, min_matches: int = 1, mark: 
     out_dir = run_dir / "contamination"
     table_path = out_dir / f"{bench.name}.parquet"
     writer = AtomicParquetWriter(table_path, CONTAMINATION_SCHEMA)
-    ids_writer = AtomicParquetWriter(out_dir / "ids" / f"{bench.name}.parquet", IDS_SCHEMA) if mark else None
+    ids_path = out_dir / "ids" / f"{bench.name}.parquet"
+    ids_writer = AtomicParquetWriter(ids_path, IDS_SCHEMA) if mark else None
+    if not mark:
+        ids_path.unlink(missing_ok=True)  # a list from an earlier --mark run would no longer match this report
     try:
         for shard in shards:
             for batch in pq.ParquetFile(shard).iter_batches(batch_size=BATCH_ROWS, columns=["id", "source", "text"]):
@@ -158,7 +161,7 @@ def scan_run(run_dir: str | Path, bench: Benchmark, min_matches: int = 1, mark: 
         "per_source": per_source,
         "all": totals,
         "table": str(table_path),
-        "ids": str(out_dir / "ids" / f"{bench.name}.parquet") if mark else None,
+        "ids": str(ids_path) if mark else None,
     }
 
 

@@ -39,7 +39,8 @@ class MixtureLogWriter:
         self.policy = policy
         self.flush_every = flush_every
         self._rows: dict[str, list] = {f.name: [] for f in MIXTURE_LOG_SCHEMA}
-        self._part = len(list(self.folder.glob("part-*.parquet")))
+        existing = [int(p.stem.split("-")[1]) for p in self.folder.glob("part-*.parquet")]
+        self._part = max(existing, default=-1) + 1  # appends after an earlier writer's parts
 
     def log(
         self,

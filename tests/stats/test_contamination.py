@@ -111,6 +111,8 @@ def test_mark_then_drop_listed_removes_them_with_a_reason(curated_run, benchmark
     assert summary.dropped_by_reason == {"contaminated": len(ids)}
     kept = set(pq.read_table(tmp_path / "clean" / "output", columns=["id"]).column("id").to_pylist())
     assert not kept & set(ids) and len(kept) + len(ids) == len(benchmark["docs"])
+    again = CliRunner().invoke(app, ["contamination", str(curated_run), "-b", str(benchmark["path"])])
+    assert again.exit_code == 0 and not (curated_run / "contamination" / "ids" / "qa.parquet").exists()
 
 
 def test_bad_input(curated_run, benchmark, tmp_path):

@@ -67,10 +67,13 @@ def test_mixture_log_writer_and_view(curated_run, tmp_path):
     log.log(5, 320, {"code": 0.5, "prose": 0.5})  # steps 4-5 buffered: a crash here loses only them
     assert len(list((run / MIXTURE_LOG_DIR).glob("part-*.parquet"))) == 1
     log.close()
+    resumed = MixtureLogWriter(run, policy="doremi")  # a resumed trainer appends after the existing parts
+    resumed.log(6, 384, {"code": 0.5, "prose": 0.5})
+    assert resumed.flush().name == "part-00002.parquet"
     con, _, views = connect([run])
     assert "mixture_log" in views
     sums = con.sql("SELECT step, sum(weight) FROM mixture_log GROUP BY step ORDER BY step").fetchall()
-    assert [s for s, _ in sums] == list(range(6)) and all(abs(t - 1) < 1e-9 for _, t in sums)
+    assert [s for s, _ in sums] == list(range(7)) and all(abs(t - 1) < 1e-9 for _, t in sums)
     assert check_run(run)[1] == []
     with pytest.raises(ValueError, match="sum to 1"):
         log.log(6, 384, {"code": 0.7, "prose": 0.7})
