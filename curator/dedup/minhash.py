@@ -21,9 +21,9 @@ import pyarrow as pa
 from numba import njit
 
 from curator.text.bytes import string_bytes
-from curator.text.hashing import FNV_OFFSET, FNV_PRIME, MIX_PRIME, fmix64, fmix64_array, utf8_decode
+from curator.text.hashing import MIX_PRIME, fmix64_array
 from curator.text.unicode import unicode_tables
-from curator.text.wordgrams import window_hash
+from curator.text.wordgrams import doc_grams
 
 EMPTY_SLOT = np.uint32(0xFFFFFFFF)
 SCHEME_VERSION = 1
@@ -50,34 +50,10 @@ def _update(sig, shingle, a, b):
 
 @njit(cache=True)
 def _doc_shingles(data, start, end, is_word, lower, n, ring, out):
-    """Write the 32-bit shingle values of data[start:end] to `out` (in order); return how many."""
-    count = 0
-    produced = 0
-    h = FNV_OFFSET
-    in_word = False
-    i = start
-    while i <= end:
-        word_char = False
-        if i < end:
-            cp, size = utf8_decode(data, i)
-            i += size
-            word_char = is_word[cp] != 0
-        else:
-            i += 1
-        if word_char:
-            h = (h ^ np.uint64(lower[cp])) * FNV_PRIME
-            in_word = True
-        elif in_word:
-            ring[count % n] = fmix64(h)
-            count += 1
-            if count >= n:
-                out[produced] = window_hash(ring, count, n, n) & np.uint64(0xFFFFFFFF)
-                produced += 1
-            h = FNV_OFFSET
-            in_word = False
-    if 0 < count < n:
-        out[produced] = window_hash(ring, count, n, count) & np.uint64(0xFFFFFFFF)
-        produced += 1
+    """Write the 32-bit shingle values of data[start:end] to `out` (in order); return (shingles, words)."""
+    produced, count = doc_grams(data, start, end, is_word, lower, n, ring, out, True)
+    for j in range(produced):
+        out[j] &= np.uint64(0xFFFFFFFF)
     return produced, count
 
 

@@ -26,8 +26,10 @@ def window_hash(ring, count, n, width):
 
 
 @njit(cache=True)
-def _doc_grams(data, start, end, is_word, lower, n, ring, out):
-    """Write the n-gram hashes of data[start:end] to `out`; return (grams, words). < n words: no gram."""
+def doc_grams(data, start, end, is_word, lower, n, ring, out, whole_if_short):
+    """Write the n-gram hashes of data[start:end] to `out`; return (grams, words).
+
+    A text with 1..n-1 words has no n-gram, or, with `whole_if_short`, one gram of all its words (MinHash)."""
     count = 0
     produced = 0
     h = FNV_OFFSET
@@ -52,6 +54,9 @@ def _doc_grams(data, start, end, is_word, lower, n, ring, out):
                 produced += 1
             h = FNV_OFFSET
             in_word = False
+    if whole_if_short and 0 < count < n:
+        out[produced] = window_hash(ring, count, n, count)
+        produced += 1
     return produced, count
 
 
@@ -60,7 +65,7 @@ def _all_grams(data, offsets, is_word, lower, n, out, owner, words):
     ring = np.empty(n, np.uint64)
     k = 0
     for d in range(len(offsets) - 1):
-        produced, count = _doc_grams(data, offsets[d], offsets[d + 1], is_word, lower, n, ring, out[k:])
+        produced, count = doc_grams(data, offsets[d], offsets[d + 1], is_word, lower, n, ring, out[k:], False)
         owner[k : k + produced] = d
         words[d] = count
         k += produced
@@ -75,7 +80,7 @@ def _overlap(data, offsets, is_word, lower, n, reference, hit, grams, matched, f
         longest = max(longest, offsets[d + 1] - offsets[d])
     scratch = np.empty(longest // 2 + 1, np.uint64)  # a word needs a code point and a separator
     for d in range(len(offsets) - 1):
-        produced, _ = _doc_grams(data, offsets[d], offsets[d + 1], is_word, lower, n, ring, scratch)
+        produced, _ = doc_grams(data, offsets[d], offsets[d + 1], is_word, lower, n, ring, scratch, False)
         grams[d] = produced
         m = 0
         f = -1
