@@ -11,7 +11,7 @@ from curator.buckets.shards import PIECES_SCHEMA
 from curator.dedup.clusters import CLUSTERS_SCHEMA
 from curator.io.rejects import REJECTS_SCHEMA
 from curator.pipeline.stats import DOCS_BASE_FIELDS, STEPS_SCHEMA
-from curator.pipeline.step import registered_steps
+from curator.pipeline.step import BUILTIN_STEP_MODULES, registered_steps
 from curator.schema import DOCUMENT_SCHEMA, PROVENANCE_SCHEMA
 from curator.select.dsir import DsirSelect
 from curator.stats.contamination import CONTAMINATION_SCHEMA
@@ -41,7 +41,11 @@ def step_columns_json() -> dict:
         "version": STATS_VERSION,
         "description": "Columns each step adds to stats/docs.parquet, in pipeline order after the base columns "
         "(a column two steps declare appears once). Null for documents the step never saw.",
-        "steps": {name: fields_json(cls.stats_columns) for name, cls in sorted(registered_steps().items())},
+        "steps": {
+            name: fields_json(cls.stats_columns)
+            for name, cls in sorted(registered_steps().items())
+            if cls.__module__ in BUILTIN_STEP_MODULES  # not steps a user (or a test) registered
+        },
     }
 
 
