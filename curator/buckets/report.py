@@ -18,6 +18,7 @@ from curator.buckets.dd_step import DatasetDecomposition
 from curator.buckets.packing import compare_methods
 from curator.buckets.shards import BucketStore
 from curator.errors import RunError
+from curator.stats.markdown import markdown_table
 from curator.text.hashing import seeded_hash
 
 COLUMNS = [("method", "method", "{}"), ("pad_pct", "pad %", "{:.2f}"), ("dropped_pct", "dropped %", "{:.2f}"),
@@ -95,44 +96,34 @@ def realised_decomposition(run_dir: Path, t, groups: dict[str, np.ndarray]) -> d
 
 def markdown(report: dict) -> str:
     lines = [f"# Packing report: {report['run']}", ""]
-    lines.append("| source | docs | tokens | median tokens | docs < 2^min % |")
-    lines.append("|---|---:|---:|---:|---:|")
-    for name, s in report["sources"].items():
-        lines.append(
-            f"| {name} | {s['docs']:,} | {s['tokens']:,} | {s['median_tokens']:,.0f} | {s['below_min_pct']:.1f} |"
-        )
+    lines += markdown_table(
+        ["source", "docs", "tokens", "median tokens", "docs < 2^min %"],
+        [[name, f"{s['docs']:,}", f"{s['tokens']:,}", f"{s['median_tokens']:,.0f}", f"{s['below_min_pct']:.1f}"]
+         for name, s in report["sources"].items()],
+    )  # fmt: skip
     hist = report["histogram"]
     names = [n for n in hist if n != "all"] + ["all"]
     bins = sorted({b for h in hist.values() for b in h})
     lines += ["", "## length histogram (documents per log2 bin of tokens)", ""]
-    lines.append("| tokens | " + " | ".join(names) + " |")
-    lines.append("|---|" + "---:|" * len(names))
-    for b in bins:
-        counts = " | ".join(f"{hist[n].get(b, (0, 0))[0]:,}" for n in names)
-        lines.append(f"| {2**b:,}-{2 ** (b + 1) - 1:,} | {counts} |")
+    lines += markdown_table(
+        ["tokens", *names],
+        [[f"{2**b:,}-{2 ** (b + 1) - 1:,}"] + [f"{hist[n].get(b, (0, 0))[0]:,}" for n in names] for b in bins],
+    )
     if "realised" in report:
         r = report["realised"]
-        lines += [
-            "",
-            "## this run's buckets",
-            "",
-            "| bucket | sequence tokens | sequences | tokens |",
-            "|---|---:|---:|---:|",
-        ]
-        for b, v in r["buckets"].items():
-            lines.append(f"| D{b} | {1 << int(b):,} | {v['sequences']:,} | {v['tokens']:,} |")
+        lines += ["", "## this run's buckets", ""]
+        lines += markdown_table(
+            ["bucket", "sequence tokens", "sequences", "tokens"],
+            [[f"D{b}", f"{1 << int(b):,}", f"{v['sequences']:,}", f"{v['tokens']:,}"] for b, v in r["buckets"].items()],
+        )
         lines.append("")
         lines.append(
             "tokens dropped below the min bucket: " + ", ".join(f"{k} {v:.1f} %" for k, v in r["dropped_pct"].items())
         )
     for context, groups in report["contexts"].items():
         lines += ["", f"## context {int(context):,}", ""]
-        lines.append("| source | " + " | ".join(c[1] for c in COLUMNS) + " |")
-        lines.append("|---|" + "---:|" * len(COLUMNS))
-        for name, rows in groups.items():
-            for row in rows:
-                cells = [c[2].format(row[c[0]]) for c in COLUMNS]
-                lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        rows = [[name] + [c[2].format(row[c[0]]) for c in COLUMNS] for name, rs in groups.items() for row in rs]
+        lines += markdown_table(["source"] + [c[1] for c in COLUMNS], rows)
     lines += ["", "rel. cost: attention cost (sum of L^2 over attention spans) per kept token, relative to causal",
               "concat-and-chunk at the same context. cross-doc %: kept tokens that attend to another document.",
               "frag %: documents cut into more than one sequence."]  # fmt: skip

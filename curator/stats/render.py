@@ -5,15 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from curator.stats.markdown import markdown_table
+
 MB = 1e6
-
-
-def _table(header: list[str], rows: list[list], right: set[int] | None = None) -> list[str]:
-    right = right if right is not None else set(range(1, len(header)))
-    align = ["---:" if i in right else "---" for i in range(len(header))]
-    return ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"] + [
-        "| " + " | ".join(str(c) for c in row) + " |" for row in rows
-    ]
 
 
 def _pct(x: float) -> str:
@@ -45,13 +39,13 @@ def markdown(report: dict) -> str:
             for unit, fmt, scale in unit_cols:
                 row.append(fmt.format(stage["sources"][s][unit] / scale if scale != 1 else stage["sources"][s][unit]))
         rows.append(row)
-    lines += _table(header, rows) + [""]
+    lines += markdown_table(header, rows) + [""]
     if report["has_tokens"]:
         lines += ["Tokens are counted for documents that reached the `tokenize` step.", ""]
 
     lines += ["## Drop funnel", ""]
     if report["drops"]:
-        lines += _table(
+        lines += markdown_table(
             ["step", "reason", "documents", "% of read", "MB"],
             [
                 [
@@ -69,7 +63,7 @@ def markdown(report: dict) -> str:
         lines += ["No document was dropped."]
     if report["rejects"]:
         lines += ["", "Rejected input records (never became documents):", ""]
-        lines += _table(
+        lines += markdown_table(
             ["reason", "records", "documents"],
             [[r["reason"], f"{r['records']:,}", r["docs"]] for r in report["rejects"]],
         )
@@ -85,7 +79,7 @@ def markdown(report: dict) -> str:
             counts = [f"{d['entering']:,}", f"{d['duplicates']:,}", _pct(d["rate"]), d.get("clusters", 0)]
             rates = [_pct(d["per_source"][s]["rate"]) if s in d["per_source"] else "-" for s in sources]
             rows.append([d["step"], d["kind"], *counts, d.get("largest", "-"), *rates])
-        lines += _table(header, rows, right=set(range(2, len(header)))) + [""]
+        lines += markdown_table(header, rows, right=set(range(2, len(header)))) + [""]
 
     for unit, hist in report["histograms"].items():
         lines += [f"## Length histogram ({unit}, log2 bins: documents read / kept)", ""]
@@ -95,7 +89,7 @@ def markdown(report: dict) -> str:
             [f"[2^{b}, 2^{b + 1})"] + [f"{h[b]['docs']:,} / {h[b]['kept']:,}" if b in h else "" for h in hist.values()]
             for b in bins
         ]
-        lines += _table(header, rows) + [""]
+        lines += markdown_table(header, rows) + [""]
 
     if report["languages"]:
         lines += ["## Language mix (documents that reached language_id: share, kept)", ""]
@@ -106,7 +100,7 @@ def markdown(report: dict) -> str:
             rest = total - sum(v["docs"] for _, v in top)
             cells = [f"{lang} {_pct(v['docs'] / total)} ({v['kept']:,})" for lang, v in top]
             rows.append([s, f"{total:,}", ", ".join(cells) + (f", other {_pct(rest / total)}" if rest else "")])
-        lines += _table(["source", "documents", "languages"], rows, right={1}) + [""]
+        lines += markdown_table(["source", "documents", "languages"], rows, right={1}) + [""]
 
     if report["scores"]:
         lines += ["## Score distributions (documents that have the score)", ""]
@@ -119,7 +113,7 @@ def markdown(report: dict) -> str:
                 + [f"{sc['quantiles'][q]:.4g}" for q in qnames]
                 + [f"{sc['median_by_source'][s]:.4g}" if s in sc["median_by_source"] else "-" for s in sources]
             )
-        lines += _table(header, rows) + [""]
+        lines += markdown_table(header, rows) + [""]
 
     lines += ["## Shortest and longest documents", ""]
     for key, title in (("shortest_kept", "shortest kept"), ("longest_kept", "longest kept"),
@@ -127,7 +121,7 @@ def markdown(report: dict) -> str:
         lines += [f"**{title}**", ""]
         rows = [[r["source"], r["id"], f"{r['n_bytes']:,}", "kept" if r["kept"] else r["drop_reason"],
                  f"{r['file']} row {r['row']}", r["output"] or "-"] for r in report["extremes"][key]]  # fmt: skip
-        lines += _table(["source", "id", "bytes", "status", "input", "output shard"], rows, right={2}) + [""]
+        lines += markdown_table(["source", "id", "bytes", "status", "input", "output shard"], rows, right={2}) + [""]
     lines += [
         'Query the same tables yourself: `curator sql RUN_DIR "SELECT ... FROM docs"` '
         "(views: docs, steps, rejects, clusters, text, ...).",
