@@ -26,6 +26,7 @@ from curator.errors import ConfigError, RunError
 from curator.io.atomic import AtomicParquetWriter
 from curator.pipeline.config import InputConfig
 from curator.pipeline.side_input import side_input_batches
+from curator.stats.markdown import markdown_table
 from curator.text.wordgrams import ngram_overlap, word_ngrams
 
 CONTAMINATION_SCHEMA = pa.schema(
@@ -53,7 +54,7 @@ class Benchmark:
     n: int
     grams: np.ndarray  # uint64, sorted, unique
     item_of_gram: np.ndarray  # int64 index into item_ids
-    item_ids: list[str]
+    item_ids: pa.Array  # string
     too_short: int  # items with fewer than n words
 
 
@@ -64,26 +65,28 @@ def load_benchmark(path: str | Path, n: int = 13, text_field: str = "text", id_f
     if not Path(path).exists() and not glob.glob(str(path)):
         raise ConfigError(f"benchmark '{path}' does not exist")
     spec = InputConfig(path=str(path), text_field=text_field, id_field=id_field)
-    chunks, owners, ids, too_short = [], [], [], 0
+    chunks, owners, id_chunks, n_items, too_short = [], [], [], 0, 0
     try:
         for batch in side_input_batches(spec):
             grams, owner, words = word_ngrams(batch.column("text"), n)
             chunks.append(grams)
-            owners.append(owner + len(ids))
+            owners.append(owner + n_items)
             too_short += int(np.sum(words < n))
-            ids += batch.column("id").to_pylist()
+            id_chunks.append(batch.column("id").cast(pa.string()))
+            n_items += batch.num_rows
     except RunError as exc:
         raise ConfigError(f"benchmark '{path}': {exc}") from None
-    if not ids:
+    if not n_items:
         raise ConfigError(f"benchmark '{path}' holds no readable item (text field '{text_field}')")
     grams = np.concatenate(chunks) if chunks else np.empty(0, np.uint64)
     owner = np.concatenate(owners) if owners else np.empty(0, np.int64)
     if len(grams) == 0:
-        raise ConfigError(f"benchmark '{path}': none of its {len(ids):,} items has {n} words; use a smaller --ngram")
+        raise ConfigError(f"benchmark '{path}': none of its {n_items:,} items has {n} words; use a smaller --ngram")
     order = np.argsort(grams, kind="stable")  # the first item in file order wins a shared gram
     grams, owner = grams[order], owner[order]
     first = np.concatenate([[True], grams[1:] != grams[:-1]])
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(str(path).rstrip("/")).name.split(".")[0]) or "benchmark"
+    ids = pa.concat_arrays(id_chunks)
     return Benchmark(name, n, grams[first], owner[first], ids, too_short)
 
 
@@ -120,7 +123,7 @@ def scan_run(run_dir: str | Path, bench: Benchmark, min_matches: int = 1, mark: 
                 rows = np.flatnonzero(matched > 0)
                 if len(rows) == 0:
                     continue
-                items = [bench.item_ids[bench.item_of_gram[f]] for f in first[rows]]
+                items = bench.item_ids.take(pa.array(bench.item_of_gram[first[rows]]))
                 found = pa.table(
                     {
                         "source": batch.column("source").take(rows),
@@ -129,7 +132,7 @@ def scan_run(run_dir: str | Path, bench: Benchmark, min_matches: int = 1, mark: 
                         "ngrams": grams[rows],
                         "matched": matched[rows],
                         "overlap": matched[rows] / np.maximum(grams[rows], 1),
-                        "benchmark_item": pa.array(items, pa.string()),
+                        "benchmark_item": items,
                         "contaminated": bad[rows],
                     },
                     schema=CONTAMINATION_SCHEMA,
@@ -188,14 +191,13 @@ def markdown(report: dict) -> str:
         f"{r['benchmark_items_seen']:,} items ({100 * r['benchmark_items_seen'] / max(r['benchmark_items'], 1):.1f}%) "
         f"have an n-gram in the corpus.",
         "",
-        "| source | documents | contaminated | % | n-grams | matched |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
+    rows = []
     for name, v in [*sorted(r["per_source"].items()), ("all", r["all"])]:
         pct = 100 * v["contaminated"] / max(v["docs"], 1)
-        lines.append(
-            f"| {name} | {v['docs']:,} | {v['contaminated']:,} | {pct:.2f}% | {v['ngrams']:,} | {v['matched']:,} |"
-        )
+        counts = [f"{v[k]:,}" for k in ("docs", "contaminated")] + [f"{pct:.2f}%"]
+        rows.append([name, *counts, f"{v['ngrams']:,}", f"{v['matched']:,}"])
+    lines += markdown_table(["source", "documents", "contaminated", "%", "n-grams", "matched"], rows)
     lines += ["", f"Documents with any match: {r['table']} (view `contamination` in `curator sql`)."]
     if r["ids"]:
         lines.append(

@@ -78,6 +78,7 @@ def test_contaminated_documents_are_those_sharing_a_13_gram(curated_run, benchma
     table = pq.read_table(report["table"]).to_pylist()
     assert {r["id"] for r in table if r["contaminated"]} == expected
     assert set(benchmark["planted"]) <= expected
+    assert all(r["benchmark_item"].startswith("leak-") for r in table if r["id"] in benchmark["planted"])
     assert report["all"]["contaminated"] == len(expected) and report["all"]["docs"] == len(benchmark["docs"])
     assert report["benchmark_items_seen"] == len(benchmark["planted"])  # not the novel or the short item
     for src, v in report["per_source"].items():
