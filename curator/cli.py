@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
 
 import typer
 
-from curator.errors import ConfigError, CuratorError
+from curator.errors import ConfigError, CuratorError, Interrupted
 
 app = typer.Typer(
     add_completion=False,
@@ -30,7 +31,9 @@ def run(
     set_: list[str] = typer.Option([], "--set", help="override a config key: --set executor.workers=2"),
     workers: int | None = typer.Option(None, "--workers", "-w", min=1, help="processes (default: one per core)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="validate and print the plan; write nothing"),
-    overwrite: bool = typer.Option(False, "--overwrite", help="delete the run folder first"),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="start again: remove what an earlier run wrote into this run folder (only that)"
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress output"),
 ) -> None:
     """Run a pipeline into a run folder: output/, stats/, rejects/, completions/, logs/."""
@@ -186,9 +189,8 @@ def dsir(
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Select the k documents of a raw pool that look most like a target (DSIR), and report the KL reduction."""
-    import shutil
-
     from curator.pipeline.config import parse_pipeline
+    from curator.pipeline.run_folder import RunFolder
 
     params = dict(
         target={"path": target, "text_field": text_field, "id_field": id_field}, method=method,
@@ -196,9 +198,9 @@ def dsir(
         heldout_fraction=heldout, allow_fewer=allow_fewer, seed=seed,
         **({"k": k} if k is not None else {}), **({"fraction": fraction} if fraction is not None else {}),
     )  # fmt: skip
+    lock = None
     try:
-        if overwrite and out.exists():
-            shutil.rmtree(out)
+        lock = RunFolder(out).claim(overwrite=overwrite)  # before the comparison model is trained into it
         if compare_fasttext == "auto":
             params["compare_model"] = str(_train_compare_model(target, [str(p) for p in inputs], out, seed, quiet))
         elif compare_fasttext:
@@ -212,11 +214,12 @@ def dsir(
         config = parse_pipeline(data, "curator dsir")
         _run_and_report(config, out, workers, False, quiet)
         if quiet:  # the report is the point of this command: print it even when quiet
-            from curator.pipeline.run_folder import RunFolder
-
             _print_dsir_reports(RunFolder(out))
     except CuratorError as exc:
         _fail(exc)
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def _train_compare_model(target: str, inputs: list[str], out: Path, seed: int, quiet: bool) -> Path:
@@ -245,7 +248,10 @@ def sample(
     """Build the sample corpus (prose, code, man pages, package docs) from text on this machine."""
     from curator.sample import build_sample
 
-    manifest = build_sample(out, max_docs=max_docs, max_mb=max_mb, seed=seed, shard_docs=shard_docs, force=force)
+    try:
+        manifest = build_sample(out, max_docs=max_docs, max_mb=max_mb, seed=seed, shard_docs=shard_docs, force=force)
+    except CuratorError as exc:
+        _fail(exc)
     typer.echo(
         f"{manifest['docs']:,} documents, {manifest['bytes'] / 1e6:.1f} MB in {len(manifest['files'])} "
         f"shard(s) under {out}"
@@ -507,12 +513,20 @@ def schemas(
         raise typer.Exit(1)
 
 
+def _interrupt(signum, frame) -> None:
+    """Ctrl-C and SIGTERM unwind the command (workers stopped, nothing half-published), then main() reports."""
+    raise Interrupted(signum)
+
+
 def main() -> None:
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         app()
-    except KeyboardInterrupt:
+    except (Interrupted, KeyboardInterrupt) as exc:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not interrupt the message
         typer.echo("interrupted; re-run the same command to resume", err=True)
-        sys.exit(130)
+        sys.exit(128 + getattr(exc, "signum", signal.SIGINT))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ from pathlib import Path
 import orjson
 import zstandard
 
+from curator.errors import ConfigError
+
 MAN_ROOT = Path("/usr/share/man")
 DOC_ROOT = Path("/usr/share/doc")
 MIN_CHARS = 200
@@ -235,10 +237,15 @@ def build_sample(
         "python": sys.version.split()[0],
     }
     manifest_path = out / "MANIFEST.json"
-    if not force and manifest_path.exists():
-        previous = json.loads(manifest_path.read_text())
-        if previous.get("args") == args and all((out / f).exists() for f in previous.get("files", [])):
-            return previous
+    previous = json.loads(manifest_path.read_text()) if manifest_path.exists() else None
+    if previous is None and out.is_dir() and any(out.iterdir()):
+        raise ConfigError(
+            f"--out {out} is not empty and holds no sample corpus (no MANIFEST.json); "
+            "choose a new or empty folder (curator never deletes files it did not write)"
+        )
+    unchanged = previous is not None and previous.get("args") == args
+    if not force and unchanged and all((out / f).exists() for f in previous.get("files", [])):
+        return previous
     gens = {name: gen(seed) for name, gen in GENERATORS.items()}
     docs: list[dict] = []
     budget = int(max_mb * 1e6)
@@ -256,8 +263,9 @@ def build_sample(
         used += size
     random.Random(seed).shuffle(docs)
     out.mkdir(parents=True, exist_ok=True)
-    for old in out.glob("part-*.jsonl.zst"):
-        old.unlink()
+    for name in (previous or {}).get("files", []):  # only the shards an earlier build listed
+        if "/" not in name and name.startswith("part-"):
+            (out / name).unlink(missing_ok=True)
     files = []
     cctx = zstandard.ZstdCompressor(level=3)
     for k in range(0, len(docs), shard_docs):

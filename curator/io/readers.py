@@ -11,6 +11,7 @@ from curator.io.hf import HFReader, is_hf_folder
 from curator.io.jsonl import JsonlReader
 from curator.io.parquet import ParquetReader
 from curator.io.rejects import RejectSink
+from curator.io.run_marker import is_run_folder
 from curator.io.sources import ReadLimits, Shard
 
 JSONL_SUFFIXES = (
@@ -58,14 +59,39 @@ def _glob_root(pattern: str) -> Path:
     return Path(*fixed) if fixed else Path(".")
 
 
+def _inside_run_folder(file: Path, root: Path, cache: dict[Path, bool]) -> bool:
+    """True when a folder strictly between `root` and `file` is a curator run folder."""
+    for parent in file.parents:
+        if parent == root or len(parent.parts) <= len(root.parts):
+            return False
+        if parent not in cache:
+            cache[parent] = is_run_folder(parent)
+        if cache[parent]:
+            return True
+    return False
+
+
 def find_files(path: str, fmt: str = "auto") -> tuple[Path, list[Path]]:
-    """(root, files) for a file, a directory (searched recursively) or a glob; sorted, so plans are stable."""
+    """(root, files) for a file, a directory (searched recursively) or a glob; sorted, so plans are stable.
+
+    Run folders found below a directory or glob root are skipped, so a run whose --out lies inside its
+    input folder never reads its own (or another run's) output, stats or rejects as input.
+    """
+    if os.path.isdir(path) and is_run_folder(path):
+        raise ConfigError(
+            f"input '{path}' is a curator run folder; to read the documents it kept, use '{Path(path) / 'output'}'"
+        )
+    cache: dict[Path, bool] = {}
     if any(ch in path for ch in "*?["):
         root = _glob_root(path)
         files = [Path(p) for p in glob.glob(path, recursive=True) if os.path.isfile(p)]
+        files = [p for p in files if not _inside_run_folder(p, root, cache)]
     elif os.path.isdir(path):
         root = Path(path)
-        files = [p for p in Path(path).rglob("*") if p.is_file() and not p.name.startswith(".")]
+        files = []
+        for folder, subdirs, names in os.walk(path):
+            subdirs[:] = sorted(d for d in subdirs if not is_run_folder(Path(folder) / d))
+            files += [Path(folder) / n for n in names if not n.startswith(".")]
         if fmt == "auto":
             files = [p for p in files if format_of(p) is not None]
     elif os.path.isfile(path):

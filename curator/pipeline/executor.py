@@ -15,7 +15,7 @@ from curator.io.atomic import AtomicParquetWriter
 from curator.io.rejects import REJECTS_SCHEMA
 from curator.pipeline.config import PipelineConfig
 from curator.pipeline.plan import plan_record, plan_tasks
-from curator.pipeline.pool import run_tasks
+from curator.pipeline.pool import WorkerPool, run_tasks
 from curator.pipeline.progress import TaskProgress
 from curator.pipeline.run_folder import RunFolder, write_atomic
 from curator.pipeline.stage import global_positions, run_stage
@@ -68,28 +68,36 @@ def run_pipeline(
         step.preflight()
     shards = plan_tasks(config)
     run = RunFolder(out)
-    resuming = run.begin(config.resolved(), plan_record(shards), overwrite=overwrite)
+    lock = run.claim(overwrite=overwrite)
+    try:
+        return _run_claimed(run, config, shards, workers, quiet)
+    finally:
+        lock.release()
+
+
+def _run_claimed(run: RunFolder, config: PipelineConfig, shards, workers: int | None, quiet: bool) -> RunSummary:
+    resuming = run.begin(config.resolved(), plan_record(shards))
     log = _logger(run)
     pending = [i for i in range(len(shards)) if not run.is_done(i)]
     log.info("%s %s: %d tasks, %d to run", "resume" if resuming else "start", config.name, len(shards), len(pending))
-    n_workers = max(1, min(workers or config.executor.resolved_workers(), len(pending) or 1))
-    if pending:
-        stage_workers = max(1, min(workers or config.executor.resolved_workers(), len(shards)))
-        for position in global_positions(config.build_steps()):
-            run_stage(run, config, shards, position, stage_workers, quiet, log)
-    progress = TaskProgress(len(shards), done=len(shards) - len(pending), quiet=quiet)
-    try:
-        failures = run_tasks(
-            run_task,
-            pending,
-            lambda i: (i, shards[i], config, str(run.root)),
-            n_workers,
-            describe=lambda i: shards[i].describe(),
-            on_result=lambda r: progress.update(r.records, r.kept),
-            log=log,
-        )
-    finally:
-        progress.close()
+    n_workers = max(1, min(workers or config.executor.resolved_workers(), len(shards)))
+    with WorkerPool(n_workers if pending else 1) as pool:
+        if pending:
+            for position in global_positions(config.build_steps()):
+                run_stage(run, config, shards, position, pool, quiet, log)
+        progress = TaskProgress(len(shards), done=len(shards) - len(pending), quiet=quiet)
+        try:
+            failures = run_tasks(
+                pool,
+                run_task,
+                pending,
+                lambda i: (i, shards[i], config, str(run.root)),
+                describe=lambda i: shards[i].describe(),
+                on_result=lambda r: progress.update(r.records, r.kept),
+                log=log,
+            )
+        finally:
+            progress.close()
     if failures:
         raise RunError(
             f"{len(failures)} task(s) failed; fix the cause and re-run the same command to resume:\n  "

@@ -1,46 +1,176 @@
-"""Run tasks in this process or a spawn process pool, yielding each outcome; a failure never stops the rest."""
+"""One worker pool per run: tasks run in this process or in spawn workers that die with their parent."""
 
 from __future__ import annotations
 
+import ast
 import multiprocessing as mp
+import os
+import signal
+import sys
+import threading
+import time
+import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+
+PARENT_POLL_SECONDS = 0.5
 
 
-def run_tasks(fn: Callable, pending: list[int], args_of, workers: int, describe, on_result, log) -> list[str]:
+def _watch_parent(parent: int) -> None:
+    while True:
+        time.sleep(PARENT_POLL_SECONDS)
+        if os.getppid() != parent:
+            os._exit(1)  # the driver died (kill -9, SIGTERM): stop at once, leave no half-published file
+
+
+def _worker_init(parent: int) -> None:
+    """In each worker: exit when the parent dies, and leave Ctrl-C to the parent (no traceback per worker)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="curator-parent-watch").start()
+
+
+def _is_main_guard(test: ast.expr) -> bool:
+    """`__name__ == "__main__"` (either way round)."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)):
+        return False
+    sides = [test.left, test.comparators[0]]
+    names = [s for s in sides if isinstance(s, ast.Name) and s.id == "__name__"]
+    consts = [s for s in sides if isinstance(s, ast.Constant) and s.value == "__main__"]
+    return bool(names and consts)
+
+
+def unguarded_main_call() -> tuple[str, int] | None:
+    """(script, line) when the running script calls curator from module level outside
+    `if __name__ == "__main__":`. Spawn workers re-run such a script on start-up, so the pool cannot start."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if main is None or not path or not str(path).endswith(".py") or not os.path.isfile(path):
+        return None
+    spec_name = getattr(getattr(main, "__spec__", None), "name", None) or ""
+    if spec_name == "__main__" or spec_name.endswith(".__main__"):
+        return None  # `python -m pkg`: multiprocessing does not re-run a package's __main__ in its workers
+    frame = sys._getframe()
+    while frame is not None and not (frame.f_globals is main.__dict__ and frame.f_code.co_name == "<module>"):
+        frame = frame.f_back
+    if frame is None:
+        return None
+    line = frame.f_lineno
+    try:
+        with open(path, encoding="utf-8") as fh:
+            tree = ast.parse(fh.read())
+    except (OSError, SyntaxError, ValueError):
+        return None
+    for node in ast.walk(tree):
+        guarded = isinstance(node, ast.If) and _is_main_guard(node.test)
+        if guarded and node.body[0].lineno <= line <= (node.body[-1].end_lineno or line):
+            return None
+    return str(path), line
+
+
+class WorkerPool:
+    """A spawn process pool started once per run and reused by every pass (index passes, the task pass).
+
+    Workers import curator once, exit when the driver dies, and ignore SIGINT: Ctrl-C or SIGTERM in the
+    driver cancels queued tasks and terminates the workers. One worker (or one task) runs in this process.
+    """
+
+    def __init__(self, workers: int):
+        self.workers = max(1, int(workers))
+        self._pool: ProcessPoolExecutor | None = None
+        if self.workers > 1:
+            site = unguarded_main_call()
+            if site is not None:
+                warnings.warn_explicit(
+                    f"curator runs in this process only (1 worker): {site[0]} line {site[1]} calls it at module "
+                    'level; put that code under `if __name__ == "__main__":` to use '
+                    f"{self.workers} worker processes (spawned workers re-run the script's module-level code)",
+                    RuntimeWarning,
+                    site[0],
+                    site[1],
+                )
+                self.workers = 1
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=mp.get_context("spawn"),
+                initializer=_worker_init,
+                initargs=(os.getpid(),),
+            )
+        return self._pool
+
+    def outcomes(self, fn: Callable, pending: list[int], args_of: Callable[[int], tuple]) -> Iterator:
+        """(task, fn(*args_of(task)) or the exception it raised) for each pending task, as they finish."""
+        if self.workers == 1 or len(pending) <= 1:
+            for i in pending:
+                try:
+                    yield i, fn(*args_of(i))
+                except Exception as exc:  # reported with the others by the caller
+                    yield i, exc
+            return
+        pool = self._executor()
+        futures = {pool.submit(fn, *args_of(i)): i for i in pending}
+        try:
+            for fut in as_completed(futures):
+                try:
+                    yield futures[fut], fut.result()
+                except BrokenProcessPool as exc:
+                    self._pool = None  # a worker died (killed, out of memory): a later pass starts a new pool
+                    yield futures[fut], exc
+                except Exception as exc:
+                    yield futures[fut], exc
+        except BaseException:
+            self.terminate()
+            raise
+
+    def terminate(self) -> None:
+        """Cancel queued tasks and stop the workers now (interrupt, or an error in the driver)."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for p in processes:
+            if p.is_alive():
+                p.terminate()
+        for p in processes:
+            p.join(timeout=5)
+
+    def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.terminate()
+
+
+def run_tasks(
+    pool: WorkerPool, fn: Callable, pending: list[int], args_of, describe, on_result, log
+) -> list[str]:
     """Run every pending task; call `on_result(result)` for each success and return one line per failure
     (the traceback goes to `log`). A RunError's own message is the line."""
     from curator.errors import RunError
 
     failures = []
-    for i, outcome in task_outcomes(fn, pending, args_of, workers):
+    for i, outcome in pool.outcomes(fn, pending, args_of):
         if isinstance(outcome, RunError):
             failures.append(str(outcome))
             log.error("%s", outcome)
+        elif isinstance(outcome, BrokenProcessPool):
+            failures.append(f"task {i} ({describe(i)}): its worker process died (killed or out of memory)")
+            log.error("task %d: worker died", i, exc_info=outcome)
         elif isinstance(outcome, Exception):
             failures.append(f"task {i} ({describe(i)}) failed: {type(outcome).__name__}: {outcome}")
             log.error("task %d failed", i, exc_info=outcome)
         else:
             on_result(outcome)
     return failures
-
-
-def task_outcomes(fn: Callable, pending: list[int], args_of: Callable[[int], tuple], workers: int) -> Iterator:
-    """(task, fn(*args_of(task)) or the exception it raised) for each pending task, as they finish.
-
-    One worker (or one task) runs in this process; more run in a spawn pool. KeyboardInterrupt still stops.
-    """
-    if workers == 1 or len(pending) <= 1:
-        for i in pending:
-            try:
-                yield i, fn(*args_of(i))
-            except Exception as exc:  # reported with the others by the caller
-                yield i, exc
-        return
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
-        futures = {pool.submit(fn, *args_of(i)): i for i in pending}
-        for fut in as_completed(futures):
-            try:
-                yield futures[fut], fut.result()
-            except Exception as exc:
-                yield futures[fut], exc

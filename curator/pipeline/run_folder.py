@@ -11,6 +11,31 @@ import yaml
 
 from curator.errors import RunError
 from curator.io.atomic import TMP_PREFIX
+from curator.io.run_marker import RUN_MARKER, is_run_folder
+from curator.pipeline.run_lock import LOCK_NAME, RunLock
+
+# Everything curator itself creates at the top of a run folder; `--overwrite` removes these and nothing else.
+RUN_ENTRIES = (
+    "config.yaml",
+    "plan.json",
+    "output",
+    "stats",
+    "rejects",
+    "completions",
+    "logs",
+    "state",
+    "buckets",
+    "reports",
+    "compare",
+    "contamination",
+    RUN_MARKER,
+)
+
+
+def _foreign_entries(path: Path) -> list[str]:
+    """Names in `path` that curator did not create."""
+    own = set(RUN_ENTRIES) | {LOCK_NAME}
+    return sorted(p.name for p in path.iterdir() if p.name not in own and not p.name.startswith(TMP_PREFIX))
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -94,10 +119,43 @@ class RunFolder:
 
     # -- run-level ------------------------------------------------------------------------------------
 
-    def begin(self, resolved_config: dict, plan: list[dict], overwrite: bool = False) -> bool:
-        """Create the folder or check that it belongs to this pipeline and plan. True when resuming."""
-        if overwrite and self.root.exists():
-            shutil.rmtree(self.root)
+    def claim(self, overwrite: bool = False) -> RunLock:
+        """Lock the folder for this process and make sure it is ours to write: new, empty, or a run folder.
+
+        A folder that holds anything else is refused (never written into, never deleted). `overwrite` removes
+        only what curator creates in a run folder (RUN_ENTRIES); files a user put there stay. Returns the
+        held lock; release it when the command ends (the kernel drops it if the process dies).
+        """
+        if self.root.exists() and not self.root.is_dir():
+            raise RunError(f"--out {self.root} is a file, not a folder; choose a folder for the run")
+        shown = _foreign_entries(self.root) if self.root.is_dir() else []
+        if shown and not is_run_folder(self.root):
+            listing = ", ".join(shown[:5]) + (f", ... ({len(shown)} entries)" if len(shown) > 5 else "")
+            raise RunError(
+                f"--out {self.root} is not empty and is not a curator run folder (it holds {listing}); "
+                "curator writes only into a new or empty folder or one of its own runs, and never deletes "
+                "other files: choose another --out"
+            )
+        lock = RunLock(self.root).acquire()
+        try:
+            if overwrite:
+                for name in RUN_ENTRIES:
+                    path = self.root / name
+                    if path.is_dir() and not path.is_symlink():
+                        shutil.rmtree(path)
+                    elif path.exists() or path.is_symlink():
+                        path.unlink()
+                for path in self.root.glob(TMP_PREFIX + "*"):
+                    shutil.rmtree(path) if path.is_dir() else path.unlink()
+            if not (self.root / RUN_MARKER).exists():
+                write_atomic(self.root / RUN_MARKER, json.dumps({"curator_run": 1}) + "\n")
+        except BaseException:
+            lock.release()
+            raise
+        return lock
+
+    def begin(self, resolved_config: dict, plan: list[dict]) -> bool:
+        """Check that a claimed folder belongs to this pipeline and plan, and lay it out. True when resuming."""
         resuming = self.config.exists()
         if resuming:
             previous = yaml.safe_load(self.config.read_text())

@@ -23,7 +23,7 @@ from curator.errors import RunError
 from curator.io.readers import open_reader
 from curator.io.rejects import RejectSink
 from curator.io.sources import Shard
-from curator.pipeline.pool import run_tasks
+from curator.pipeline.pool import WorkerPool, run_tasks
 from curator.pipeline.progress import TaskProgress
 from curator.pipeline.run_folder import RunFolder, write_atomic
 from curator.pipeline.step import Step, StepContext
@@ -96,7 +96,9 @@ def run_index_task(task: int, shard: Shard, config, run_root: str, position: int
     return facts
 
 
-def run_stage(run: RunFolder, config, shards: list[Shard], position: int, workers: int, quiet: bool, log) -> dict:
+def run_stage(
+    run: RunFolder, config, shards: list[Shard], position: int, pool: WorkerPool, quiet: bool, log
+) -> dict:
     """Index pass (resumable per task) then the step's global passes (resumable per pass)."""
     step = config.build_steps()[position]
     assert isinstance(step, GlobalStep)
@@ -110,10 +112,10 @@ def run_stage(run: RunFolder, config, shards: list[Shard], position: int, worker
     progress = TaskProgress(len(shards), done=len(shards) - len(pending), quiet=quiet, label=f"{step.name} index")
     try:
         failures = run_tasks(
+            pool,
             run_index_task,
             pending,
             lambda i: (i, shards[i], config, str(run.root), position),
-            workers,
             describe=lambda i: shards[i].describe(),
             on_result=lambda facts: progress.update(facts["docs"], facts["docs"]),
             log=log,
