@@ -4,7 +4,6 @@ import subprocess
 import sys
 import textwrap
 
-import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
