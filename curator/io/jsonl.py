@@ -12,27 +12,27 @@ import orjson
 import pyarrow as pa
 import pyarrow.json as pj
 
+from curator.io.decompress import GZIP_MAGIC, ZSTD_MAGIC, DecompressedStream, TruncatedStream
 from curator.io.documents import SchemaMismatch, arrow_to_documents, build_documents, row_range
 from curator.io.rejects import Reject, RejectSink
 from curator.io.sources import ReadLimits, Shard
 
-GZIP_MAGIC = b"\x1f\x8b"
-ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-TRUNCATION_ERRORS = (OSError, EOFError, pa.ArrowException)  # Arrow raises OSError('Truncated compressed stream')
+TRUNCATION_ERRORS = (OSError, EOFError, TruncatedStream)
 _MISSING = object()
 
 
 def open_decompressed(path: str | Path) -> BinaryIO:
     """Open a file for binary reading, decompressing gzip or zstd by magic bytes (not by name).
 
-    Arrow's C++ streams decompress (concatenated frames/members too) and raise on a truncated stream.
+    Concatenated members/frames are read; a truncated or corrupt stream yields every byte decoded before the
+    break, then raises TruncatedStream (see curator.io.decompress).
     """
     with open(path, "rb") as fh:
         head = fh.read(4)
     if head[:2] == GZIP_MAGIC:
-        return pa.CompressedInputStream(pa.OSFile(str(path)), "gzip")
+        return DecompressedStream(path, "gzip")
     if head == ZSTD_MAGIC:
-        return pa.CompressedInputStream(pa.OSFile(str(path)), "zstd")
+        return DecompressedStream(path, "zstd")
     return open(path, "rb")  # noqa: SIM115 - the caller closes it
 
 
@@ -79,9 +79,7 @@ class JsonlReader:
             try:
                 chunk = stream.read(limits.batch_bytes)
             except TRUNCATION_ERRORS as exc:
-                self._file_reject(
-                    "truncated_file", f"stream ends early after line {line_no - 1}: {exc}", None, line=line_no, raw=buf
-                )
+                yield from self._truncated(buf, line_no, exc)
                 return
             if not chunk:
                 if buf.strip():
@@ -102,15 +100,36 @@ class JsonlReader:
             yield block, line_no, newlines
             line_no += newlines
 
+    def _truncated(self, buf: bytes, line_no: int, exc: Exception) -> Iterator[tuple[bytes, int, int]]:
+        """Keep every complete line before the break; the cut-off line (if any) is the reject."""
+        cut = buf.rfind(b"\n")
+        if cut != -1:
+            block, buf = buf[: cut + 1], buf[cut + 1 :]
+            newlines = block.count(b"\n")
+            yield block, line_no, newlines
+            line_no += newlines
+        partial = bool(buf.strip())
+        self.records += partial
+        where = f"in line {line_no} (cut off after {len(buf):,} bytes)" if partial else f"after line {line_no - 1}"
+        self._file_reject(
+            "truncated_file",
+            f"{exc}: the file ends {where}; every complete line before it was read, anything after is lost",
+            int(partial),
+            line=line_no,
+            row=line_no - 1,
+            raw=buf if partial else None,
+        )
+
     def _skip_long_line(self, stream: BinaryIO, head: bytes, line_no: int) -> bytes | None:
         """Discard the rest of an over-long line; return the bytes after it (None at end of file)."""
         size = len(head)
         rest = None
+        broken = None
         while rest is None:
             try:
                 chunk = stream.read(self.limits.batch_bytes)
-            except TRUNCATION_ERRORS:
-                chunk = b""
+            except TRUNCATION_ERRORS as exc:
+                chunk, broken = b"", exc
             if not chunk:
                 break
             nl = chunk.find(b"\n")
@@ -126,6 +145,8 @@ class JsonlReader:
             f"line has {size:,}+ bytes, over max_doc_bytes={self.limits.max_doc_bytes:,}",
             head,
         )
+        if broken is not None:
+            self._file_reject("truncated_file", f"{broken}: the file ends in that line", 0, line=line_no + 1)
         return rest
 
     # -- parsing ---------------------------------------------------------------------------------------

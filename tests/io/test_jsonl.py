@@ -3,9 +3,11 @@
 import gzip
 import json
 
+import orjson
 import pytest
 
-from curator.io.jsonl import JsonlReader
+from curator.io.decompress import TruncatedStream
+from curator.io.jsonl import JsonlReader, open_decompressed
 from curator.io.sources import ReadLimits
 from tests.conftest import make_shard, read_all, synthetic_docs, write_jsonl
 
@@ -121,7 +123,58 @@ def test_truncated_compressed_file_keeps_what_was_read(tmp_path, compression):
     assert 0 < len(docs) < 2000
     assert [d["text"] for d in docs] == [d["text"] for d in src[: len(docs)]]
     assert [r["reason"] for r in rejects] == ["truncated_file"]
-    assert rejects[0]["line"] == len(docs) + 1 and rejects[0]["n_docs"] is None
+    assert rejects[0]["line"] == len(docs) + 1 and rejects[0]["n_docs"] in (0, 1)
+    assert reader.records == len(docs) + rejects[0]["n_docs"]
+
+
+@pytest.mark.parametrize("compression", ["gz", "zst"])
+@pytest.mark.parametrize("keep", [0.6, 0.9, 0.999])
+def test_truncation_keeps_every_complete_line_with_default_limits(tmp_path, compression, keep):
+    """With the default 16 MiB read size a small truncated file used to lose all of its lines."""
+    src = synthetic_docs(3000, seed=4)
+    full = write_jsonl(tmp_path / f"t.jsonl.{compression}", src, compression)
+    data = full.read_bytes()
+    full.write_bytes(data[: int(len(data) * keep)])
+    stream = open_decompressed(full)
+    readable = b""
+    try:
+        while chunk := stream.read(1):
+            readable += chunk
+    except TruncatedStream:
+        pass
+    complete = readable.count(b"\n")  # what any decoder can recover: every complete line before the cut
+    assert complete > 0
+    docs, rejects, reader = read_all(JsonlReader, make_shard(full), tmp_path)
+    assert [d["text"] for d in docs] == [d["text"] for d in src[:complete]]
+    (reject,) = rejects
+    partial = not readable.endswith(b"\n")
+    assert reject["reason"] == "truncated_file" and reject["line"] == complete + 1
+    assert reject["n_docs"] == int(partial) and reader.records == complete + int(partial)
+    assert "ends early" in reject["detail"] and ("cut off" in reject["detail"]) == partial
+    if partial:  # the cut-off line is kept as the reject's raw snippet
+        assert orjson.dumps(src[complete]).decode().startswith(reject["raw"][:-1])
+
+
+def test_concatenated_members_and_frames_are_read_whole(tmp_path):
+    a, b = synthetic_docs(10, seed=1), synthetic_docs(10, seed=2)
+    gz = write_jsonl(tmp_path / "a.gz", a, "gz").read_bytes() + write_jsonl(tmp_path / "b.gz", b, "gz").read_bytes()
+    (tmp_path / "ab.jsonl.gz").write_bytes(gz + b"\x00" * 8)  # zero padding after the last member is allowed
+    zs = write_jsonl(tmp_path / "a.zst", a, "zst").read_bytes() + write_jsonl(tmp_path / "b.zst", b, "zst").read_bytes()
+    (tmp_path / "ab.jsonl.zst").write_bytes(zs)
+    for name in ("ab.jsonl.gz", "ab.jsonl.zst"):
+        docs, rejects, _ = read_all(JsonlReader, make_shard(tmp_path / name), tmp_path)
+        assert [d["text"] for d in docs] == [d["text"] for d in a + b] and rejects == []
+
+
+def test_corrupt_bytes_mid_stream_keep_the_lines_before_them(tmp_path):
+    src = synthetic_docs(2000, seed=5)
+    full = write_jsonl(tmp_path / "c.jsonl.gz", src, "gz")
+    data = bytearray(full.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 64] = b"\xff" * 64
+    full.write_bytes(bytes(data))
+    docs, rejects, reader = read_all(JsonlReader, make_shard(full), tmp_path)
+    assert 0 < len(docs) < 2000 and [d["text"] for d in docs] == [d["text"] for d in src[: len(docs)]]
+    assert [r["reason"] for r in rejects] == ["truncated_file"] and "corrupt" in rejects[0]["detail"]
 
 
 def test_huge_document_is_rejected_while_streaming(tmp_path):
