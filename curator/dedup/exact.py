@@ -31,47 +31,18 @@ from curator.text.hashing import normalized_text_hashes
 KEY_DTYPE = np.dtype([("h1", "<u8"), ("h2", "<u8"), ("ordinal", "<i8")])
 
 
-@register_step
-class ExactDedup(DedupStep):
-    """Drop documents whose normalised text equals an earlier one's (128-bit hash; one representative kept).
+class KeyedDedup(DedupStep):
+    """Base of the dedup steps that group documents by an exact 128-bit key (`key_hashes`).
 
     Index: per task, (hash, ordinal) sorted by hash (24 B per document, in memory for one task, then on
     disk). Resolve: the hash space is cut into partitions of at most `memory_budget` of keys, each sorted
     alone across all tasks, so memory is bounded by the budget, not by the corpus.
     """
 
-    name: ClassVar[str] = "exact_dedup"
-    reason: ClassVar[str] = "exact_dup"
-    stats_columns: ClassVar[dict[str, pa.DataType]] = {"exact_hash": pa.uint64(), **DUP_COLUMNS}
-
-    unicode_form: Literal["NFKC", "NFC", "none"] = Field("NFKC", description="Unicode normalisation before hashing")
-    lowercase: bool = True
-    collapse_whitespace: bool = Field(True, description="runs of Unicode whitespace -> one space, ends trimmed")
     memory_budget: ByteSize = Field(256 << 20, description="keys held at once while grouping")
-    _hash_by_ordinal: np.ndarray | None = PrivateAttr(default=None)
 
-    def hashes(self, texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-        """128-bit key of each text (two uint64), after the configured normalisation. Vectorised/compiled."""
-        if self.unicode_form != "none":
-            non_ascii = pc.invert(pc.string_is_ascii(texts))
-            if pc.any(non_ascii).as_py():  # ASCII text is already in every normal form
-                normalized = pc.utf8_normalize(texts.filter(non_ascii), self.unicode_form)
-                texts = pc.replace_with_mask(texts, non_ascii, normalized)
-        return normalized_text_hashes(texts, self.lowercase, self.collapse_whitespace)
-
-    def setup(self, ctx: StepContext) -> None:
-        """Filter pass: the task's keys come back from the index pass (8 B per document), not re-hashed."""
-        super().setup(ctx)
-        self._hash_by_ordinal = None
-        if self._state is not None and task_file(self.state, "keys", ctx.task, ".npy").exists():
-            keys = np.load(task_file(self.state, "keys", ctx.task, ".npy"))
-            self._hash_by_ordinal = np.empty(len(keys), np.uint64)
-            self._hash_by_ordinal[keys["ordinal"]] = keys["h1"]
-
-    def extra_columns(self, batch: pa.RecordBatch, start: int) -> dict[str, pa.Array]:
-        if self._hash_by_ordinal is None:
-            return {"exact_hash": pa.array(self.hashes(batch.column("text"))[0], pa.uint64())}
-        return {"exact_hash": pa.array(self._hash_by_ordinal[start : start + batch.num_rows], pa.uint64())}
+    def key_hashes(self, batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
 
     # -- index pass -------------------------------------------------------------------------------------
 
@@ -82,7 +53,7 @@ class ExactDedup(DedupStep):
         n = 0
         try:
             for batch in batches:
-                h1, h2 = self.hashes(batch.column("text"))
+                h1, h2 = self.key_hashes(batch)
                 keys = np.empty(batch.num_rows, KEY_DTYPE)
                 keys["h1"], keys["h2"], keys["ordinal"] = h1, h2, np.arange(n, n + batch.num_rows)
                 parts.append(keys)
@@ -151,3 +122,43 @@ class ExactDedup(DedupStep):
         end[:-1] = start[1:]
         single = start & end
         return np.stack([g[~single], first[~single]])
+
+
+@register_step
+class ExactDedup(KeyedDedup):
+    """Drop documents whose normalised text equals an earlier one's (128-bit hash; one representative kept)."""
+
+    name: ClassVar[str] = "exact_dedup"
+    reason: ClassVar[str] = "exact_dup"
+    stats_columns: ClassVar[dict[str, pa.DataType]] = {"exact_hash": pa.uint64(), **DUP_COLUMNS}
+
+    unicode_form: Literal["NFKC", "NFC", "none"] = Field("NFKC", description="Unicode normalisation before hashing")
+    lowercase: bool = True
+    collapse_whitespace: bool = Field(True, description="runs of Unicode whitespace -> one space, ends trimmed")
+    _hash_by_ordinal: np.ndarray | None = PrivateAttr(default=None)
+
+    def key_hashes(self, batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray]:
+        return self.hashes(batch.column("text"))
+
+    def hashes(self, texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+        """128-bit key of each text (two uint64), after the configured normalisation. Vectorised/compiled."""
+        if self.unicode_form != "none":
+            non_ascii = pc.invert(pc.string_is_ascii(texts))
+            if pc.any(non_ascii).as_py():  # ASCII text is already in every normal form
+                normalized = pc.utf8_normalize(texts.filter(non_ascii), self.unicode_form)
+                texts = pc.replace_with_mask(texts, non_ascii, normalized)
+        return normalized_text_hashes(texts, self.lowercase, self.collapse_whitespace)
+
+    def setup(self, ctx: StepContext) -> None:
+        """Filter pass: the task's keys come back from the index pass (8 B per document), not re-hashed."""
+        super().setup(ctx)
+        self._hash_by_ordinal = None
+        if self._state is not None and task_file(self.state, "keys", ctx.task, ".npy").exists():
+            keys = np.load(task_file(self.state, "keys", ctx.task, ".npy"))
+            self._hash_by_ordinal = np.empty(len(keys), np.uint64)
+            self._hash_by_ordinal[keys["ordinal"]] = keys["h1"]
+
+    def extra_columns(self, batch: pa.RecordBatch, start: int) -> dict[str, pa.Array]:
+        if self._hash_by_ordinal is None:
+            return {"exact_hash": pa.array(self.hashes(batch.column("text"))[0], pa.uint64())}
+        return {"exact_hash": pa.array(self._hash_by_ordinal[start : start + batch.num_rows], pa.uint64())}

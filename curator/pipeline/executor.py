@@ -39,6 +39,8 @@ class RunSummary:
     output_rows: int
     dropped_by_reason: dict[str, int] = field(default_factory=dict)
     rejects_by_reason: dict[str, int] = field(default_factory=dict)
+    duplicate_ids: int = 0  # ids shared by more than one kept document (0 with the unique_ids step)
+    duplicate_id_examples: list[str] = field(default_factory=list)
 
 
 def _logger(run: RunFolder) -> logging.Logger:
@@ -135,8 +137,25 @@ def finalize(run: RunFolder, config: PipelineConfig, n_tasks: int, ran: int) -> 
         _merge([run.steps_part(i) for i in range(n_tasks)], run.steps_table, STEPS_SCHEMA)
         _merge([run.rejects_part(i) for i in range(n_tasks)], run.rejects_table, REJECTS_SCHEMA)
     summary = account(run, markers, ran)
+    summary.duplicate_ids, summary.duplicate_id_examples = duplicate_kept_ids(run.docs_table)
     write_atomic(run.summary, json.dumps(asdict(summary), indent=1))
     return summary
+
+
+def duplicate_kept_ids(docs_table: Path, examples: int = 5) -> tuple[int, list[str]]:
+    """(ids carried by more than one kept document, a few of them). DuckDB groups out of core, so memory
+    stays bounded whatever the corpus size."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        repeated = "SELECT id FROM read_parquet($path) WHERE kept GROUP BY id HAVING count(*) > 1"
+        path = {"path": str(docs_table)}
+        (count,) = con.execute(f"SELECT count(*) FROM ({repeated})", path).fetchone()
+        shown = con.execute(f"{repeated} ORDER BY id LIMIT $n", {**path, "n": examples}).fetchall() if count else []
+    finally:
+        con.close()
+    return int(count), [r[0] for r in shown]
 
 
 def account(run: RunFolder, markers: list[TaskResult], ran: int) -> RunSummary:

@@ -134,6 +134,7 @@ BUILTIN_STEP_MODULES = (
     "curator.filters.language_id",
     "curator.filters.listed",
     "curator.dedup.exact",
+    "curator.dedup.unique_ids",
     "curator.dedup.near",
     "curator.select.dsir",
     "curator.buckets.tokenize",
