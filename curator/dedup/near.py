@@ -48,7 +48,7 @@ class MinHashDedup(DedupStep):
     datasketch), `bands/` (band keys, band-major blocks), `buckets/` (candidate pairs per band), `pairs.npy`
     (verified pairs), `clusters/`. Memory bound: one band's keys for the whole corpus (24 B per document
     while sorting), the union-find arrays (24 B per clustered document) and `memory_budget` of candidate
-    pairs, plus the CSR adjacency of the verified pairs for star clustering (~32 B per pair); signatures are read
+    pairs, plus the clustering of the verified pairs (~80 B per pair at its peak, CSR included); signatures are read
     from disk, never held for the corpus. About 0.1 GB per million documents.
     """
 

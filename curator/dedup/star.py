@@ -15,9 +15,10 @@ threshold":
    passes it becomes an edge and the greedy pass is redone. Rounds repeat until no new pair passes (at most
    `max_rounds`); edges only grow, so this ends, and each round is one vectorised Jaccard batch.
 
-Deterministic: visiting order is a total order and edge order does not matter. Memory: the CSR adjacency
-(two int64 per edge direction plus one per node), labels and ranks (int64 per clustered document), and
-the second-hop pairs of one round (at most one per edge); signatures are read by the caller's `jaccard`.
+Deterministic: visiting order is a total order and edge order does not matter. Memory: ~80 B per edge at
+the peak of building the CSR adjacency (edge arrays, both directions, the sort order), 24 B per node (labels,
+ranks, visiting order), and the second-hop pairs of one round (at most one per edge direction); signatures
+are read by the caller's `jaccard` in chunks.
 """
 
 from __future__ import annotations
