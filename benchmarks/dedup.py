@@ -4,7 +4,8 @@ Corpus: the sample corpus cut into 80-400-word documents, cleaned of its own nea
 permissive 64x2 / J>=0.2 setting, so the bases are distinct for every tool), then injected with exact copies,
 case/whitespace variants, near copies at 1-15% word edits and 3-copy chains (`curator.dedup.inject`), so the
 ground truth is known. All tools use word 5-grams, 128 permutations and 42 bands x 3 rows (curator
-also verifies each candidate pair at estimated J >= 0.35, its default).
+also verifies each candidate pair at estimated J >= 0.35, its default, then clusters star (default) or
+transitive).
 
 Every measurement runs in its own child process. "docs/CPU-s" of signatures is the signature kernel alone,
 on texts already in memory (process_time around it); end-to-end rows use the child's user+sys CPU
@@ -266,6 +267,11 @@ def child_dedup_curator(corpus: Path, out: Path) -> dict:
     return _curator_run(corpus, out, [{"minhash_dedup": {"bands": BANDS, "rows": ROWS}}])
 
 
+def child_dedup_curator_transitive(corpus: Path, out: Path) -> dict:
+    step = {"minhash_dedup": {"bands": BANDS, "rows": ROWS, "clustering": "transitive"}}
+    return _curator_run(corpus, out, [step])
+
+
 def child_dedup_curator_full(corpus: Path, out: Path) -> dict:
     return _curator_run(corpus, out, ["exact_dedup", {"minhash_dedup": {"bands": BANDS, "rows": ROWS}}])
 
@@ -380,9 +386,10 @@ def main() -> None:
             print(f"  curator / {tool}: {sig['curator'] / sig[tool]:.1f}x (target >= 5x)")
 
     print(f"\nNear-dedup end to end ({BANDS} bands x {ROWS} rows), one process each")
-    print(f"  {'tool':<26} {'CPU-s':>7} {'docs/CPU-s':>10} {'peak MB':>8} {'dropped':>8} {'P':>7} {'R':>7} {'F1':>7}")
+    print(f"  {'tool':<28} {'CPU-s':>7} {'docs/CPU-s':>10} {'peak MB':>8} {'dropped':>8} {'P':>7} {'R':>7} {'F1':>7}")
     labels = {
-        "dedup_curator": "curator minhash (verified)",
+        "dedup_curator": "curator minhash (star)",
+        "dedup_curator_transitive": "curator minhash (transitive)",
         "dedup_curator_full": "curator exact + minhash",
         "dedup_datasketch": "datasketch MinHashLSH",
         "dedup_datatrove": "datatrove 4 stages",
@@ -393,7 +400,7 @@ def main() -> None:
             continue
         r = measure(kind, corpus)
         print(
-            f"  {label:<26} {r['process_cpu']:>7.1f} {n_all / r['process_cpu']:>10,.0f} {r['rss_mb']:>8.0f} "
+            f"  {label:<28} {r['process_cpu']:>7.1f} {n_all / r['process_cpu']:>10,.0f} {r['rss_mb']:>8.0f} "
             f"{r['dropped']:>8,} {r['precision']:>7.4f} {r['recall']:>7.4f} {r['f1']:>7.4f}"
         )
         needed = r["needed"]

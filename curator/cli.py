@@ -75,6 +75,8 @@ def _dedup_line(facts: dict) -> str:
     line = f"{facts['clusters']:,} duplicate clusters, {facts['duplicates']:,} duplicates"
     if "candidate_pairs" in facts:
         line += f" ({facts['candidate_pairs']:,} candidate pairs, {facts['verified_pairs']:,} verified)"
+    if facts.get("clustering") == "star":
+        line += f"; star clusters keep {facts['kept_vs_transitive']:,} that transitive clustering would drop"
     return line
 
 
@@ -125,6 +127,9 @@ def dedup(
     ngram: int = typer.Option(5, "--ngram", min=1, help="words per shingle"),
     threshold: float = typer.Option(0.35, "--threshold", min=0.0, max=1.0, help="verified estimated Jaccard"),
     verify: bool = typer.Option(True, "--verify/--no-verify", help="check each candidate pair's estimated Jaccard"),
+    clustering: str = typer.Option(
+        "star", "--clustering", help="star: drop only documents similar to their kept one | transitive: components"
+    ),
     keep: str = typer.Option("first", "--keep", help="representative: first | longest | score"),
     score_column: str | None = typer.Option(None, "--score-column", help="with --keep score"),
     text_field: str = typer.Option("text", "--text-field"),
@@ -142,6 +147,7 @@ def dedup(
         steps.append({"exact_dedup": dict(rule)})
     if near:
         params = dict(num_perm=num_perm, bands=bands, rows=rows, ngram=ngram, threshold=threshold, verify=verify)
+        params["clustering"] = clustering
         steps.append({"minhash_dedup": {**params, **rule}})
     if not steps:
         _fail(ConfigError("nothing to do: both --no-exact and --no-near were given"))
