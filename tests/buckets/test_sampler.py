@@ -150,9 +150,15 @@ def _same_batches(got: list[dict], expected: list[dict]) -> bool:
     )  # fmt: skip
 
 
-def test_checkpoint_through_a_prefetching_dataloader_resumes_after_the_consumed_batches(run):
-    reference = list(_loader(run, _sampler(run)))  # one uninterrupted epoch
-    assert [(b["epoch"], b["step"]) for b in reference] == [(0, i) for i in range(len(_sampler(run)))]
+@pytest.fixture(scope="module")
+def reference(run) -> list[dict]:
+    """One uninterrupted epoch through the same kind of loader."""
+    batches = list(_loader(run, _sampler(run)))
+    assert [(b["epoch"], b["step"]) for b in batches] == [(0, i) for i in range(len(_sampler(run)))]
+    return batches
+
+
+def test_checkpoint_through_a_prefetching_dataloader_resumes_after_the_consumed_batches(run, reference):
 
     sampler = _sampler(run)
     loader = ResumableLoader(_loader(run, sampler), sampler)
@@ -170,8 +176,7 @@ def test_checkpoint_through_a_prefetching_dataloader_resumes_after_the_consumed_
     assert (state["epoch"], state["step"]) == (1, 0)  # the whole epoch consumed: the next one starts
 
 
-def test_breaking_off_and_iterating_again_neither_repeats_nor_skips(run):
-    reference = list(_loader(run, _sampler(run)))
+def test_breaking_off_and_iterating_again_neither_repeats_nor_skips(run, reference):
     sampler = _sampler(run)
     loader = ResumableLoader(_loader(run, sampler), sampler)
     seen = []
