@@ -83,11 +83,13 @@ def test_every_document_is_accounted_for(run):
     assert problems == [] and any(c.startswith("buckets") for c in checked)
 
 
+@pytest.mark.slow
 def test_byte_identical_shards_with_two_workers(run, sample_corpus, tokenizer, tmp_path):
     run_pipeline(config(sample_corpus, tokenizer), tmp_path / "two", workers=2, quiet=True)
     assert _files(run / "buckets") == _files(tmp_path / "two" / "buckets")
 
 
+@pytest.mark.slow
 def test_random_long_document_rule_is_seeded(sample_corpus, tokenizer, tmp_path):
     run_pipeline(config(sample_corpus, tokenizer, long_docs="random"), tmp_path / "a", workers=1, quiet=True)
     run_pipeline(config(sample_corpus, tokenizer, long_docs="random"), tmp_path / "b", workers=1, quiet=True)
