@@ -9,9 +9,16 @@ from pathlib import Path
 import orjson
 import pytest
 import zstandard
+from hypothesis import settings
 
 from curator.io.rejects import RejectSink
 from curator.io.sources import FieldMap, ReadLimits, Shard
+
+# No per-example deadline for any hypothesis test: compiled kernels (numba) compile on their first example and a
+# shared machine stalls at random, so the default 200 ms deadline fails tests at random. Loaded here, before
+# the test modules are imported, so a test's own @settings(max_examples=...) inherits it.
+settings.register_profile("curator", deadline=None)
+settings.load_profile("curator")
 
 WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "über", "naïve", "café", "x", "the", "of", "and", "data"]
 

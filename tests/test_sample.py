@@ -3,6 +3,7 @@
 import json
 
 import orjson
+import pytest
 import zstandard
 
 from curator.sample import build_sample, troff_to_text
@@ -27,6 +28,7 @@ def test_sample_is_multi_domain_and_labelled(sample_corpus):
     assert any("def " in d["text"] for d in docs if d["source"] == "code")
 
 
+@pytest.mark.slow
 def test_sample_is_deterministic_and_sized(tmp_path):
     a = build_sample(tmp_path / "a", max_docs=60, max_mb=5, seed=1, shard_docs=25)
     build_sample(tmp_path / "b", max_docs=60, max_mb=5, seed=1, shard_docs=25)

@@ -7,12 +7,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from curator.buckets.sampler import split_key
+from curator.buckets.sampler import StepKeys, split_key
 from curator.buckets.shards import BucketStore
 
 
 class BucketDataset(torch.utils.data.Dataset):
-    """`dataset[key]` -> one sequence; `__getitems__(keys)` -> {"input_ids": (n, 2^i) int64, "keys", "bucket"}.
+    """`dataset[key]` -> one sequence; `__getitems__(keys)` -> {"input_ids": (n, 2^i) int64, "keys", "bucket"},
+    plus "epoch" and "step" when the keys come from BucketBatchSampler (a `StepKeys`), for checkpointing.
 
     The memmaps open lazily in each process (a DataLoader worker re-opens them rather than receiving a
     pickled copy). Memory: the rows of one batch.
@@ -43,11 +44,14 @@ class BucketDataset(torch.utils.data.Dataset):
         if len(np.unique(buckets)) != 1:
             raise ValueError("a batch must come from one bucket (use BucketBatchSampler)")
         rows = self.store.batch(int(buckets[0]), indices)
-        return {
+        batch = {
             "input_ids": torch.from_numpy(rows.astype(np.int64)),
             "keys": torch.as_tensor(keys, dtype=torch.int64),
             "bucket": int(buckets[0]),
         }
+        if isinstance(keys, StepKeys):
+            batch["epoch"], batch["step"] = keys.epoch, keys.step
+        return batch
 
     @staticmethod
     def collate(batch: dict) -> dict:

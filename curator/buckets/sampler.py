@@ -5,9 +5,17 @@ from a single bucket i, so every step holds batch_size * 2^max_bucket tokens. Th
 and each bucket's sequence permutation depend on (seed, epoch) only, so every rank computes the same order
 and takes its own slice of the global batch; a resume needs (epoch, step) alone. Partial batches are left out
 (the `leftover` counts say how many sequences). Memory: one int per sequence and per step of the epoch.
+
+Checkpointing through a DataLoader: its workers prefetch, so the sampler's own position runs ahead of what the
+training loop has consumed (by up to num_workers * prefetch_factor batches). Each yielded key list is a
+`StepKeys` carrying its (epoch, step); `BucketDataset` puts them in the batch, and `ResumableLoader` (or
+`sampler.state_dict(consumed=(batch["epoch"], batch["step"]))`) gives the state right after the last batch
+the loop took.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
@@ -23,6 +31,18 @@ def sequence_key(bucket: int, index: np.ndarray) -> np.ndarray:
 def split_key(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     keys = np.asarray(keys, np.int64)
     return keys >> KEY_SHIFT, keys & ((1 << KEY_SHIFT) - 1)
+
+
+class StepKeys(list):
+    """One step's sequence keys (a plain list to the DataLoader) tagged with the step's (epoch, step).
+
+    The tags survive the pickling to a DataLoader worker, where `BucketDataset.__getitems__` copies them
+    into the batch.
+    """
+
+    def __init__(self, keys: Iterable[int], epoch: int, step: int):
+        super().__init__(keys)
+        self.epoch, self.step = epoch, step
 
 
 class BucketBatchSampler:
@@ -111,14 +131,26 @@ class BucketBatchSampler:
             bucket, indices = self.global_batch(self.epoch, self.step)
             share = len(indices) // self.world_size
             mine = indices[self.rank * share : (self.rank + 1) * share]
+            step = self.step
             self.step += 1
-            yield sequence_key(bucket, mine).tolist()
+            yield StepKeys(sequence_key(bucket, mine).tolist(), self.epoch, step)
         self.epoch, self.step = self.epoch + 1, 0
 
-    def state_dict(self) -> dict:
+    def position_after(self, epoch: int, step: int) -> tuple[int, int]:
+        """The (epoch, step) that follows step `step` of `epoch`: the next step, or step 0 of the next epoch."""
+        if not 0 <= step < len(self):
+            raise ValueError(f"step {step} is outside this sampler's epoch of {len(self)} steps")
+        return (epoch + 1, 0) if step + 1 == len(self) else (epoch, step + 1)
+
+    def state_dict(self, consumed: tuple[int, int] | None = None) -> dict:
+        """The state to resume from. Without `consumed`: the sampler's own position, i.e. after the last batch
+        it produced, which is ahead of the training loop when a DataLoader prefetches. With
+        `consumed=(batch["epoch"], batch["step"])` of the last batch the loop took: the position right after it.
+        """
+        epoch, step = (self.epoch, self.step) if consumed is None else self.position_after(*consumed)
         return {
-            "epoch": self.epoch,
-            "step": self.step,
+            "epoch": epoch,
+            "step": step,
             "seed": self.seed,
             "curriculum": self.curriculum,
             "batch_size": self.batch_size,
@@ -133,3 +165,36 @@ class BucketBatchSampler:
         if {int(k): v for k, v in state["counts"].items()} != self.counts:
             raise ValueError("state_dict was taken over different bucket counts (another run or changed data)")
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
+
+
+class ResumableLoader:
+    """Iterates a DataLoader over a BucketBatchSampler and remembers the last batch handed out, so
+    `state_dict()` is the sampler state after exactly the batches the training loop consumed, however many the
+    loader's workers prefetched.
+
+    Each `iter()` starts the sampler at the position after the last consumed batch (a loop that breaks off and
+    iterates again drops the prefetched batches and repeats none). Batches need "epoch" and "step" entries, as
+    `BucketDataset` gives them.
+    """
+
+    def __init__(self, loader: Iterable[dict], sampler: BucketBatchSampler):
+        self.loader, self.sampler = loader, sampler
+        self._next: tuple[int, int] | None = None  # position after the last consumed batch; None: none yet
+
+    def __iter__(self) -> Iterator[dict]:
+        if self._next is not None:
+            self.sampler.epoch, self.sampler.step = self._next
+        self._next = (self.sampler.epoch, self.sampler.step)
+        for batch in self.loader:
+            self._next = self.sampler.position_after(int(batch["epoch"]), int(batch["step"]))
+            yield batch
+
+    def state_dict(self) -> dict:
+        state = self.sampler.state_dict()
+        if self._next is not None:
+            state["epoch"], state["step"] = self._next
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        self.sampler.load_state_dict(state)
+        self._next = (self.sampler.epoch, self.sampler.step)

@@ -21,28 +21,7 @@ from curator.pipeline.config import parse_pipeline
 from curator.pipeline.executor import run_pipeline
 from curator.pipeline.side_input import side_input_batches
 from curator.stats.conformance import check_run
-
-MIN_B, MAX_B = 5, 9
-
-
-@pytest.fixture(scope="module")
-def tokenizer(sample_corpus, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("tok") / "tokenizer.json"
-    train_tokenizer(side_input_batches(str(sample_corpus / "*.jsonl.zst")), out, vocab_size=1024)
-    return out
-
-
-def config(sample: Path, tokenizer: Path, **dd):
-    steps = [{"tokenize": {"tokenizer": str(tokenizer)}},
-             {"dataset_decomposition": {"min_bucket": MIN_B, "max_bucket": MAX_B, **dd}}]  # fmt: skip
-    return parse_pipeline({"name": "dd-test", "inputs": [{"path": str(sample / "*.jsonl.zst")}], "steps": steps})
-
-
-@pytest.fixture(scope="module")
-def run(sample_corpus, tokenizer, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("ddrun") / "run"
-    run_pipeline(config(sample_corpus, tokenizer), out, workers=1, quiet=True)
-    return out
+from tests.buckets.conftest import MAX_B, MIN_B, config
 
 
 def _texts(sample: Path) -> dict[str, str]:
@@ -104,11 +83,13 @@ def test_every_document_is_accounted_for(run):
     assert problems == [] and any(c.startswith("buckets") for c in checked)
 
 
+@pytest.mark.slow
 def test_byte_identical_shards_with_two_workers(run, sample_corpus, tokenizer, tmp_path):
     run_pipeline(config(sample_corpus, tokenizer), tmp_path / "two", workers=2, quiet=True)
     assert _files(run / "buckets") == _files(tmp_path / "two" / "buckets")
 
 
+@pytest.mark.slow
 def test_random_long_document_rule_is_seeded(sample_corpus, tokenizer, tmp_path):
     run_pipeline(config(sample_corpus, tokenizer, long_docs="random"), tmp_path / "a", workers=1, quiet=True)
     run_pipeline(config(sample_corpus, tokenizer, long_docs="random"), tmp_path / "b", workers=1, quiet=True)

@@ -1,14 +1,20 @@
-"""The bucket batch sampler: constant tokens per step, one bucket per step, curricula, ranks, exact resume."""
+"""The bucket batch sampler: constant tokens per step, one bucket per step, curricula, ranks, exact resume
+(also through a prefetching multi-worker DataLoader)."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from curator.buckets.curriculum import CURRICULA, bucket_order, curriculum_odds
-from curator.buckets.sampler import BucketBatchSampler, split_key
+from curator.buckets.dataset import BucketDataset
+from curator.buckets.sampler import BucketBatchSampler, ResumableLoader, split_key
+from curator.buckets.shards import BucketStore
 
 COUNTS = {8: 700, 9: 333, 10: 150, 11: 70, 12: 20, 13: 9}
 
@@ -108,3 +114,76 @@ def test_bad_arguments_and_foreign_state():
         BucketBatchSampler(COUNTS, 1, seed=2).load_state_dict(state)
     with pytest.raises(ValueError, match="different bucket counts"):
         BucketBatchSampler({**COUNTS, 8: 701}, 1, seed=1).load_state_dict(state)
+
+
+def test_keys_carry_their_step_and_consumed_state_resumes_right_after_it():
+    s = BucketBatchSampler(COUNTS, 1, seed=4)
+    first = list(s)
+    assert [(k.epoch, k.step) for k in first] == [(0, i) for i in range(len(s))]
+    assert s.state_dict(consumed=(0, 4))["step"] == 5
+    assert (s.state_dict(consumed=(0, len(s) - 1))["epoch"], s.state_dict(consumed=(0, len(s) - 1))["step"]) == (1, 0)
+    resumed = BucketBatchSampler(COUNTS, 1, seed=4)
+    resumed.load_state_dict(s.state_dict(consumed=(0, 4)))
+    assert list(resumed) == first[5:]
+    with pytest.raises(ValueError, match="outside this sampler's epoch"):
+        s.state_dict(consumed=(0, len(s)))
+
+
+# -- through a real multi-worker DataLoader over a real bucket store (tests/buckets/conftest.py) ----------------
+
+
+def _sampler(run) -> BucketBatchSampler:
+    return BucketBatchSampler(BucketStore(run).counts(), batch_size=2, curriculum="grow_p2", seed=7)
+
+
+def _loader(run, sampler: BucketBatchSampler) -> torch.utils.data.DataLoader:
+    return torch.utils.data.DataLoader(BucketDataset(run), batch_sampler=sampler, collate_fn=BucketDataset.collate,
+                                       num_workers=2, prefetch_factor=2)  # fmt: skip
+
+
+def _same_batches(got: list[dict], expected: list[dict]) -> bool:
+    fields = ("epoch", "step", "bucket")
+    return len(got) == len(expected) and all(
+        [a[f] for f in fields] == [b[f] for f in fields] and torch.equal(a["keys"], b["keys"])
+        and torch.equal(a["input_ids"], b["input_ids"])
+        for a, b in zip(got, expected, strict=True)
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def reference(run) -> list[dict]:
+    """One uninterrupted epoch through the same kind of loader."""
+    batches = list(_loader(run, _sampler(run)))
+    assert [(b["epoch"], b["step"]) for b in batches] == [(0, i) for i in range(len(_sampler(run)))]
+    return batches
+
+
+def test_checkpoint_through_a_prefetching_dataloader_resumes_after_the_consumed_batches(run, reference):
+
+    sampler = _sampler(run)
+    loader = ResumableLoader(_loader(run, sampler), sampler)
+    taken = list(itertools.islice(loader, 5))
+    assert _same_batches(taken, reference[:5])
+    assert sampler.state_dict()["step"] > 5  # the workers prefetched ahead: the sampler's own count overshoots
+    state = loader.state_dict()
+    assert (state["epoch"], state["step"]) == (0, 5)
+
+    resumed_sampler = _sampler(run)
+    resumed = ResumableLoader(_loader(run, resumed_sampler), resumed_sampler)
+    resumed.load_state_dict(state)
+    assert _same_batches(list(resumed), reference[5:])
+    state = resumed.state_dict()
+    assert (state["epoch"], state["step"]) == (1, 0)  # the whole epoch consumed: the next one starts
+
+
+def test_breaking_off_and_iterating_again_neither_repeats_nor_skips(run, reference):
+    sampler = _sampler(run)
+    loader = ResumableLoader(_loader(run, sampler), sampler)
+    seen = []
+    for chunk in (3, 4):
+        for i, batch in enumerate(loader, 1):
+            seen.append(batch)
+            if i == chunk:
+                break  # the prefetched batches are dropped with the iterator
+    seen += list(loader)
+    assert _same_batches(seen, reference)

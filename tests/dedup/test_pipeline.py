@@ -99,6 +99,7 @@ def _files(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.glob("*.parquet"))}
 
 
+@pytest.mark.slow
 def test_output_is_byte_identical_whatever_the_worker_count(corpus, tmp_path):
     root, _ = corpus
     run(root, tmp_path / "w1", workers=1)

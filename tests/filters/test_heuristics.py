@@ -152,6 +152,7 @@ def test_hostile_text_is_scored_never_crashes(step):
         assert reasons[0] is not None and reasons[5] is not None  # empty, or one 5 MB word: never quality text
 
 
+@pytest.mark.slow
 def test_thresholds_retuned_by_sql_match_a_filtering_run(sample_corpus, tmp_path):
     """Score-only run + SQL with the default thresholds drops exactly the documents a filtering run drops."""
     import duckdb

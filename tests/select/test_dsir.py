@@ -108,6 +108,7 @@ def _files(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*.parquet"))}
 
 
+@pytest.mark.slow
 def test_same_selection_whatever_the_worker_count(pool, tmp_path):
     run_pipeline(config(pool), tmp_path / "one", workers=1, quiet=True)
     run_pipeline(config(pool), tmp_path / "two", workers=2, quiet=True)
@@ -141,6 +142,7 @@ def test_sampling_with_replacement_counts_copies(pool, tmp_path):
     assert report(tmp_path / "run")["selected_docs"] == int(docs.kept.sum())
 
 
+@pytest.mark.slow
 def test_fastText_comparison_row(pool, tmp_path):
     from curator.filters.fasttext_train import LabelledInput, TrainSettings, train_classifier
 
@@ -158,6 +160,7 @@ def test_fastText_comparison_row(pool, tmp_path):
         run_pipeline(bad, tmp_path / "bad", workers=1, quiet=True)
 
 
+@pytest.mark.slow
 def test_target_as_parquet_and_hf_dataset_give_the_same_weights(pool, tmp_path):
     import datasets
 
@@ -243,6 +246,7 @@ def test_config_errors(pool, tmp_path):
 # -- command line ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_cli_dsir_prints_the_report(pool, tmp_path):
     from typer.testing import CliRunner
 
