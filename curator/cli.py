@@ -19,8 +19,9 @@ app = typer.Typer(
 
 
 def _fail(exc: CuratorError) -> None:
+    """Print the error and exit with its class's code: 2 usage/config/path, 1 run or data problem (README)."""
     typer.echo(f"error: {exc}", err=True)
-    raise typer.Exit(2 if isinstance(exc, ConfigError) else 1)
+    raise typer.Exit(exc.exit_code)
 
 
 @app.command()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from curator.errors import RunError
+from curator.errors import ConfigError, RunError
 from curator.io.atomic import TMP_PREFIX
 
 
@@ -22,6 +22,15 @@ def write_atomic(path: Path, text: str) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def require_run_folder(path: str | Path) -> Path:
+    """`path` as a Path when it is a run folder (holds config.yaml); else a ConfigError saying what to give."""
+    path = Path(path)
+    if not (path / "config.yaml").is_file():
+        why = "does not exist" if not path.exists() else "is not a run folder (no config.yaml)"
+        raise ConfigError(f"'{path}' {why}; give the folder passed to `curator run --out`")
+    return path
 
 
 class RunFolder:

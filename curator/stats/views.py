@@ -12,6 +12,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from curator.errors import ConfigError, RunError
+from curator.pipeline.run_folder import require_run_folder
 
 
 @dataclass(frozen=True)
@@ -58,9 +59,7 @@ class RunTables:
 
 def find_tables(root: Path, name: str) -> RunTables:
     """Files per view of one run; an interrupted run falls back to its per-task parts, with a note."""
-    root = Path(root)
-    if not (root / "config.yaml").exists():
-        raise RunError(f"'{root}' is not a run folder (no config.yaml); give the folder passed to `curator run --out`")
+    root = require_run_folder(root)
     files, notes = {}, []
     for view, spec in TABLES.items():
         found = sorted(root.glob(spec.final))

@@ -35,7 +35,7 @@ def test_a_drifted_table_is_reported(curated_run, tmp_path):
     assert any("schema version 0, declared 1" in p for p in problems)
     result = CliRunner().invoke(app, ["schemas", "--check", str(run)])
     assert result.exit_code == 1 and "problem(s)" in result.output
-    assert CliRunner().invoke(app, ["schemas", "--check", str(tmp_path)]).exit_code == 1  # not a run folder
+    assert CliRunner().invoke(app, ["schemas", "--check", str(tmp_path)]).exit_code == 2  # not a run folder
 
 
 def test_clusters_view_agrees_with_the_drops(curated_run):

@@ -92,7 +92,9 @@ def test_query_errors_name_the_problem_and_the_views(runs):
 
 def test_not_a_run_folder_and_empty_run(runs, tmp_path):
     result = cli(tmp_path / "nothing", "SELECT 1")
-    assert result.exit_code == 1 and "is not a run folder (no config.yaml)" in result.output
+    assert result.exit_code == 2 and "'nothing' does not exist" in result.output.replace(str(tmp_path) + "/", "")
+    result = cli(tmp_path, "SELECT 1")
+    assert result.exit_code == 2 and "is not a run folder (no config.yaml)" in result.output
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "config.yaml").write_text("name: x\n")
     result = cli(tmp_path / "empty", "SELECT 1")
