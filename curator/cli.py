@@ -397,7 +397,7 @@ def sql(
     ),
     db: Path | None = typer.Option(None, "--db", help="keep the views in this DuckDB catalog file for other clients"),
     fmt: str = typer.Option("table", "--format", "-f", help="table | csv | json | parquet"),
-    output: Path | None = typer.Option(None, "--output", "-o", help="file for csv/json/parquet"),
+    output: Path | None = typer.Option(None, "--output", "-o", help="file for csv/json/parquet (csv/json: stdout)"),
     max_rows: int = typer.Option(50, "--max-rows", min=1, help="rows printed by --format table"),
 ) -> None:
     """Query one or many run folders with DuckDB SQL; each view has a `run` column naming its run folder.
@@ -416,7 +416,10 @@ def sql(
         if query is None:
             typer.echo(f"views: {', '.join(views)}" + (f" (catalog {db})" if db else ""))
             return
-        typer.echo(run_query(con, query, views, fmt, output, max_rows))
+        sys.stdout.flush()  # csv/json without --output are written to the byte stream under it
+        result = run_query(con, query, views, fmt, output, max_rows, stream=sys.stdout.buffer)
+        if result is not None:
+            typer.echo(result)
     except CuratorError as exc:
         _fail(exc)
 
