@@ -484,19 +484,24 @@ def steps() -> None:
 
 @app.command()
 def schemas(
+    run_dirs: list[Path] = typer.Argument(None, help="with --check: the run folders to check", show_default=False),
     out: Path = typer.Option(Path("schemas"), "--out", help="folder to write the JSON schema files to"),
-    check: list[Path] = typer.Option([], "--check", help="instead, check these run folders' tables against them"),
+    check: bool = typer.Option(False, "--check", help="instead, check the run folders' tables against the schemas"),
 ) -> None:
-    """Write the Arrow schemas of documents and stats tables as JSON (schemas/), or --check run folders."""
+    """Write the Arrow schemas of documents and stats tables as JSON (schemas/), or --check RUN_DIR... ."""
     from curator.schemas_export import export_schemas
     from curator.stats.conformance import check_run
 
+    if run_dirs and not check:
+        _fail(ConfigError("run folders given without --check: write `curator schemas --check RUN_DIR...`"))
     if not check:
         for path in export_schemas(out):
             typer.echo(str(path))
         return
+    if not run_dirs:
+        _fail(ConfigError("--check needs at least one run folder: `curator schemas --check RUN_DIR...`"))
     failed = False
-    for run_dir in check:
+    for run_dir in run_dirs:
         try:
             checked, problems = check_run(run_dir)
         except CuratorError as exc:
