@@ -24,6 +24,33 @@ def _fail(exc: CuratorError) -> None:
     raise typer.Exit(exc.exit_code)
 
 
+def _version() -> str:
+    """The installed package's version (importlib.metadata), or curator.__version__ when run from a checkout."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("curator")
+    except PackageNotFoundError:
+        from curator import __version__
+
+        return __version__
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"curator {_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False, "--version", "-V", callback=_print_version, is_eager=True, help="print the version and exit"
+    ),
+) -> None:
+    """Data curation and mixing for language-model training data."""
+
+
 @app.command()
 def run(
     pipeline: Path = typer.Argument(..., help="pipeline YAML, e.g. pipelines/quickstart.yaml"),
@@ -65,8 +92,21 @@ def _run_and_report(config, out: Path, workers: int | None, overwrite: bool, qui
     if not quiet:
         _print_step_notes(config)
     summary = run_pipeline(config, out, workers=workers, overwrite=overwrite, quiet=quiet)
-    if not quiet:
+    if quiet:
+        typer.echo(_counts_line(summary))
+    else:
         _print_summary(summary)
+
+
+def _counts_line(summary) -> str:
+    """The one line --quiet keeps: documents read, kept, dropped, rejected (and where the rejects are)."""
+    from curator.pipeline.run_folder import RunFolder
+
+    line = (
+        f"{summary.records:,} documents: {summary.kept:,} kept, {summary.dropped:,} dropped, "
+        f"{summary.rejected_docs:,} rejected"
+    )
+    return line + (f" (see {RunFolder(summary.run_dir).rejects_table})" if summary.rejected_docs else "")
 
 
 def _dedup_line(facts: dict) -> str:
