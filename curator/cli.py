@@ -508,18 +508,23 @@ def contamination(
 
 
 @app.command()
-def steps() -> None:
-    """List the pipeline steps with their parameters and defaults."""
-    from curator.pipeline.step import registered_steps
+def steps(
+    plugin: list[str] = typer.Option([], "--plugin", "-p", help="also import this module's steps (repeatable)"),
+) -> None:
+    """List the pipeline steps with their parameters: type, default and description."""
+    import shutil
 
-    for name, cls in registered_steps().items():
-        doc = (cls.__doc__ or "").strip().splitlines()[0]
-        typer.echo(f"{name}: {doc}")
-        for fname, field in cls.model_fields.items():
-            default = "required" if field.is_required() else repr(field.default)
-            typer.echo(f"    {fname} = {default}")
-        if cls.stats_columns:
-            typer.echo("    stats columns: " + ", ".join(f"{c} ({t})" for c, t in cls.stats_columns.items()))
+    from curator.pipeline.step import registered_steps
+    from curator.pipeline.step_help import step_help
+
+    try:
+        registry = registered_steps(plugin)
+    except CuratorError as exc:
+        _fail(exc)
+    width = max(60, min(120, shutil.get_terminal_size((100, 24)).columns))
+    for name, cls in registry.items():
+        for line in step_help(name, cls, width):
+            typer.echo(line)
 
 
 @app.command()

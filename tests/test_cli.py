@@ -47,9 +47,15 @@ def test_config_errors_exit_2_with_a_message_and_no_traceback(tmp_path):
     assert missing.exit_code == 2 and "matches no files" in missing.output
 
 
-def test_steps_lists_parameters():
+def test_steps_lists_parameters_with_type_default_and_description():
     res = runner.invoke(app, ["steps"])
-    assert res.exit_code == 0 and "length_filter" in res.output and "min_words = 0" in res.output
+    assert res.exit_code == 0 and "length_filter" in res.output and "min_words: int = 0" in res.output
+    assert "PydanticUndefined" not in res.output
+    text = " ".join(res.output.split())  # descriptions are wrapped, never cut
+    assert "ids: list[str] = required Parquet file(s) or globs with an `id` column" in text
+    assert "target: InputConfig = required target documents: JSONL/Parquet path or glob" in text
+    assert "stop_words: list[str] = ['the', 'be', 'to', 'of', 'and', 'that', 'have', 'with']" in text  # a factory
+    assert "long_docs: 'olmo' | 'random' = 'olmo'" in text
 
 
 def test_dedup_command_prints_the_s_curve_and_drops_copies(tmp_path):
