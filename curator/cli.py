@@ -20,8 +20,36 @@ app = typer.Typer(
 
 
 def _fail(exc: CuratorError) -> None:
+    """Print the error and exit with its class's code: 2 usage/config/path, 1 run or data problem (README)."""
     typer.echo(f"error: {exc}", err=True)
-    raise typer.Exit(2 if isinstance(exc, ConfigError) else 1)
+    raise typer.Exit(exc.exit_code)
+
+
+def _version() -> str:
+    """The installed package's version (importlib.metadata), or curator.__version__ when run from a checkout."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("curator")
+    except PackageNotFoundError:
+        from curator import __version__
+
+        return __version__
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"curator {_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False, "--version", "-V", callback=_print_version, is_eager=True, help="print the version and exit"
+    ),
+) -> None:
+    """Data curation and mixing for language-model training data."""
 
 
 @app.command()
@@ -67,8 +95,21 @@ def _run_and_report(config, out: Path, workers: int | None, overwrite: bool, qui
     if not quiet:
         _print_step_notes(config)
     summary = run_pipeline(config, out, workers=workers, overwrite=overwrite, quiet=quiet)
-    if not quiet:
+    if quiet:
+        typer.echo(_counts_line(summary))
+    else:
         _print_summary(summary)
+
+
+def _counts_line(summary) -> str:
+    """The one line --quiet keeps: documents read, kept, dropped, rejected (and where the rejects are)."""
+    from curator.pipeline.run_folder import RunFolder
+
+    line = (
+        f"{summary.records:,} documents: {summary.kept:,} kept, {summary.dropped:,} dropped, "
+        f"{summary.rejected_docs:,} rejected"
+    )
+    return line + (f" (see {RunFolder(summary.run_dir).rejects_table})" if summary.rejected_docs else "")
 
 
 def _dedup_line(facts: dict) -> str:
@@ -408,7 +449,7 @@ def sql(
     ),
     db: Path | None = typer.Option(None, "--db", help="keep the views in this DuckDB catalog file for other clients"),
     fmt: str = typer.Option("table", "--format", "-f", help="table | csv | json | parquet"),
-    output: Path | None = typer.Option(None, "--output", "-o", help="file for csv/json/parquet"),
+    output: Path | None = typer.Option(None, "--output", "-o", help="file for csv/json/parquet (csv/json: stdout)"),
     max_rows: int = typer.Option(50, "--max-rows", min=1, help="rows printed by --format table"),
 ) -> None:
     """Query one or many run folders with DuckDB SQL; each view has a `run` column naming its run folder.
@@ -427,7 +468,10 @@ def sql(
         if query is None:
             typer.echo(f"views: {', '.join(views)}" + (f" (catalog {db})" if db else ""))
             return
-        typer.echo(run_query(con, query, views, fmt, output, max_rows))
+        sys.stdout.flush()  # csv/json without --output are written to the byte stream under it
+        result = run_query(con, query, views, fmt, output, max_rows, stream=sys.stdout.buffer)
+        if result is not None:
+            typer.echo(result)
     except CuratorError as exc:
         _fail(exc)
 
@@ -476,35 +520,45 @@ def contamination(
 
 
 @app.command()
-def steps() -> None:
-    """List the pipeline steps with their parameters and defaults."""
-    from curator.pipeline.step import registered_steps
+def steps(
+    plugin: list[str] = typer.Option([], "--plugin", "-p", help="also import this module's steps (repeatable)"),
+) -> None:
+    """List the pipeline steps with their parameters: type, default and description."""
+    import shutil
 
-    for name, cls in registered_steps().items():
-        doc = (cls.__doc__ or "").strip().splitlines()[0]
-        typer.echo(f"{name}: {doc}")
-        for fname, field in cls.model_fields.items():
-            default = "required" if field.is_required() else repr(field.default)
-            typer.echo(f"    {fname} = {default}")
-        if cls.stats_columns:
-            typer.echo("    stats columns: " + ", ".join(f"{c} ({t})" for c, t in cls.stats_columns.items()))
+    from curator.pipeline.step import registered_steps
+    from curator.pipeline.step_help import step_help
+
+    try:
+        registry = registered_steps(plugin)
+    except CuratorError as exc:
+        _fail(exc)
+    width = max(60, min(120, shutil.get_terminal_size((100, 24)).columns))
+    for name, cls in registry.items():
+        for line in step_help(name, cls, width):
+            typer.echo(line)
 
 
 @app.command()
 def schemas(
+    run_dirs: list[Path] = typer.Argument(None, help="with --check: the run folders to check", show_default=False),
     out: Path = typer.Option(Path("schemas"), "--out", help="folder to write the JSON schema files to"),
-    check: list[Path] = typer.Option([], "--check", help="instead, check these run folders' tables against them"),
+    check: bool = typer.Option(False, "--check", help="instead, check the run folders' tables against the schemas"),
 ) -> None:
-    """Write the Arrow schemas of documents and stats tables as JSON (schemas/), or --check run folders."""
+    """Write the Arrow schemas of documents and stats tables as JSON (schemas/), or --check RUN_DIR... ."""
     from curator.schemas_export import export_schemas
     from curator.stats.conformance import check_run
 
+    if run_dirs and not check:
+        _fail(ConfigError("run folders given without --check: write `curator schemas --check RUN_DIR...`"))
     if not check:
         for path in export_schemas(out):
             typer.echo(str(path))
         return
+    if not run_dirs:
+        _fail(ConfigError("--check needs at least one run folder: `curator schemas --check RUN_DIR...`"))
     failed = False
-    for run_dir in check:
+    for run_dir in run_dirs:
         try:
             checked, problems = check_run(run_dir)
         except CuratorError as exc:

@@ -18,6 +18,7 @@ from curator.buckets.dd_step import DatasetDecomposition
 from curator.buckets.packing import compare_methods
 from curator.buckets.shards import BucketStore
 from curator.errors import RunError
+from curator.pipeline.run_folder import require_run_folder
 from curator.stats.markdown import markdown_table
 from curator.text.hashing import seeded_hash
 
@@ -28,7 +29,7 @@ COLUMNS = [("method", "method", "{}"), ("pad_pct", "pad %", "{:.2f}"), ("dropped
 
 def load_lengths(run_dir: Path):
     """(source, id, n_tokens) of the documents that reached the packing stage, in stats order."""
-    table_path = Path(run_dir) / "stats" / "docs.parquet"
+    table_path = require_run_folder(run_dir) / "stats" / "docs.parquet"
     if not table_path.exists():
         raise RunError(f"{run_dir}: no stats/docs.parquet (is this a finished run folder?)")
     names = pq.read_schema(table_path).names

@@ -91,6 +91,9 @@ class PipelineConfig(_Strict):
     name: str = "pipeline"
     description: str = ""
     seed: int = 0
+    plugins: list[str] = Field(
+        default_factory=list, description="importable modules whose @register_step steps the pipeline uses"
+    )
     inputs: list[InputConfig] = Field(min_length=1)
     reader: ReaderConfig = ReaderConfig()
     steps: list[dict[str, Any]] = Field(default_factory=list)
@@ -103,13 +106,17 @@ class PipelineConfig(_Strict):
         return [_step_entry(s, i) for i, s in enumerate(steps or [])]
 
     def build_steps(self) -> list[Step]:
-        """Instantiate the steps (fresh objects each call: one set per task)."""
-        registry = registered_steps()
+        """Instantiate the steps (fresh objects each call: one set per task); imports the plugins first, which
+        is what makes a plugin's steps known in a spawn worker that only unpickled this config."""
+        registry = registered_steps(self.plugins)
         return [registry[name](**params) for entry in self.steps for name, params in entry.items()]
 
     def resolved(self) -> dict:
-        """The config with every default filled in, as written to the run folder's config.yaml."""
+        """The config with every default filled in, as written to the run folder's config.yaml (an empty
+        `plugins` list is left out, so run folders written before plugins existed still resume)."""
         data = self.model_dump(mode="json")
+        if not data["plugins"]:
+            del data["plugins"]
         data["steps"] = [{s.name: s.model_dump(mode="json")} for s in self.build_steps()]
         return data
 
@@ -228,6 +235,12 @@ def parse_pipeline(data: Any, origin: str = "<config>") -> PipelineConfig:
     """Validate a raw mapping; raise ConfigError listing every problem before any work starts."""
     if not isinstance(data, dict):
         raise ConfigError(f"{origin}: a pipeline is a YAML mapping with at least `inputs:`")
+    plugins = data.get("plugins")
+    if isinstance(plugins, list) and all(isinstance(m, str) for m in plugins):  # else validation says why
+        try:
+            registered_steps(plugins)
+        except ConfigError as exc:
+            raise ConfigError(f"{origin}: {exc}") from None
     try:
         config = PipelineConfig.model_validate(data)
     except ValidationError as exc:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from curator.errors import RunError
+from curator.errors import ConfigError, RunError
 from curator.io.atomic import TMP_PREFIX
 from curator.io.run_marker import RUN_MARKER, is_run_folder
 from curator.pipeline.run_lock import LOCK_NAME, RunLock
@@ -47,6 +47,15 @@ def write_atomic(path: Path, text: str) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def require_run_folder(path: str | Path) -> Path:
+    """`path` as a Path when it is a run folder (holds config.yaml); else a ConfigError saying what to give."""
+    path = Path(path)
+    if not (path / "config.yaml").is_file():
+        why = "does not exist" if not path.exists() else "is not a run folder (no config.yaml)"
+        raise ConfigError(f"'{path}' {why}; give the folder passed to `curator run --out`")
+    return path
 
 
 class RunFolder:
@@ -127,11 +136,11 @@ class RunFolder:
         held lock; release it when the command ends (the kernel drops it if the process dies).
         """
         if self.root.exists() and not self.root.is_dir():
-            raise RunError(f"--out {self.root} is a file, not a folder; choose a folder for the run")
+            raise ConfigError(f"--out {self.root} is a file, not a folder; choose a folder for the run")
         shown = _foreign_entries(self.root) if self.root.is_dir() else []
         if shown and not is_run_folder(self.root):
             listing = ", ".join(shown[:5]) + (f", ... ({len(shown)} entries)" if len(shown) > 5 else "")
-            raise RunError(
+            raise ConfigError(
                 f"--out {self.root} is not empty and is not a curator run folder (it holds {listing}); "
                 "curator writes only into a new or empty folder or one of its own runs, and never deletes "
                 "other files: choose another --out"

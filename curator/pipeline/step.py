@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterator
+import importlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import ClassVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, PrivateAttr
+
+from curator.errors import ConfigError
 
 DropSink = Callable[[str, pa.RecordBatch, pa.Array], None]
 
@@ -153,12 +156,50 @@ def register_step(cls: type[Step]) -> type[Step]:
     return cls
 
 
-def registered_steps() -> dict[str, type[Step]]:
-    import importlib
+ENTRY_POINT_GROUP = "curator.steps"  # installed packages' step modules (or classes), found automatically
+_entry_points_loaded = False
 
+
+def registered_steps(plugins: Iterable[str] = ()) -> dict[str, type[Step]]:
+    """Every step by name: the built-in ones, those of the `curator.steps` entry points and of `plugins`."""
     for module in BUILTIN_STEP_MODULES:
         importlib.import_module(module)
+    load_entry_points()
+    load_plugins(plugins)
     return dict(sorted(_REGISTRY.items()))
+
+
+def load_plugins(modules: Iterable[str]) -> None:
+    """Import each named module so its `@register_step` classes register; a failure is a ConfigError."""
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except Exception as exc:  # any error while importing a user's module is reported, not raised raw
+            raise ConfigError(
+                f"plugin '{module}' could not be imported: {type(exc).__name__}: {exc}; "
+                "check the module name and that its folder is on PYTHONPATH (or the package is installed)"
+            ) from None
+
+
+def load_entry_points() -> None:
+    """Load the `curator.steps` entry points once per process; a Step class they name is registered."""
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            obj = ep.load()
+        except Exception as exc:  # an installed package's broken plugin: name it and say what to do
+            dist = f" of package '{ep.dist.name}'" if ep.dist else ""
+            raise ConfigError(
+                f"entry point '{ep.name} = {ep.value}'{dist} in group '{ENTRY_POINT_GROUP}' could not be loaded: "
+                f"{type(exc).__name__}: {exc}; fix or uninstall that package"
+            ) from None
+        if isinstance(obj, type) and issubclass(obj, Step) and obj.name:
+            register_step(obj)
+    _entry_points_loaded = True
 
 
 def suggest(word: str, options) -> str:

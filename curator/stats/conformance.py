@@ -13,9 +13,9 @@ import yaml
 
 from curator.buckets.shards import PIECES_SCHEMA
 from curator.dedup.clusters import CLUSTERS_SCHEMA
-from curator.errors import RunError
 from curator.io.rejects import REJECTS_SCHEMA
 from curator.pipeline.config import parse_pipeline
+from curator.pipeline.run_folder import require_run_folder
 from curator.pipeline.stats import STEPS_SCHEMA, docs_schema
 from curator.schema import DOCUMENT_SCHEMA
 from curator.stats.contamination import CONTAMINATION_SCHEMA
@@ -25,9 +25,7 @@ from curator.stats.views import TABLES
 
 def expected_schemas(run_dir: Path) -> dict[str, pa.Schema]:
     """The schema each view's files must have, for the pipeline recorded in the run's config.yaml."""
-    config = Path(run_dir) / "config.yaml"
-    if not config.exists():
-        raise RunError(f"'{run_dir}' is not a run folder (no config.yaml)")
+    config = require_run_folder(run_dir) / "config.yaml"
     pipeline = parse_pipeline(yaml.safe_load(config.read_text()), origin=str(config))
     return {
         "docs": docs_schema(pipeline.build_steps()),

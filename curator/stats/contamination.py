@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from curator.errors import ConfigError, RunError
 from curator.io.atomic import AtomicParquetWriter
 from curator.pipeline.config import InputConfig
+from curator.pipeline.run_folder import require_run_folder
 from curator.pipeline.side_input import side_input_batches
 from curator.stats.markdown import markdown_table
 from curator.text.wordgrams import ngram_overlap, word_ngrams
@@ -91,8 +92,7 @@ def load_benchmark(path: str | Path, n: int = 13, text_field: str = "text", id_f
 
 
 def _output_shards(run_dir: Path) -> list[Path]:
-    if not (run_dir / "config.yaml").exists():
-        raise RunError(f"'{run_dir}' is not a run folder (no config.yaml)")
+    require_run_folder(run_dir)
     shards = sorted((run_dir / "output").glob("*.parquet"))
     if not shards:
         raise RunError(f"'{run_dir}' has no output shards (output/*.parquet): did the run finish?")

@@ -2,22 +2,39 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
+from typing import BinaryIO
 
 from curator.errors import ConfigError
+from curator.stats.views import duckdb_message
 
 FORMATS = ("table", "csv", "json", "parquet")
+STREAMABLE = ("csv", "json")
 
 
-def run_query(con, query: str, views: list[str], fmt: str = "table", output: Path | None = None, max_rows: int = 50):
-    """The printed table (fmt=table, up to max_rows rows) or the written file's path; user errors -> ConfigError."""
+def run_query(
+    con,
+    query: str,
+    views: list[str],
+    fmt: str = "table",
+    output: Path | None = None,
+    max_rows: int = 50,
+    stream: BinaryIO | None = None,
+) -> str | None:
+    """The printed table (fmt=table, up to max_rows rows) or the written file's path; csv/json without `output`
+    go to the binary `stream` (then None is returned). User errors -> ConfigError."""
     import duckdb
 
     if fmt not in FORMATS:
         raise ConfigError(f"--format must be one of {', '.join(FORMATS)}")
-    if fmt != "table" and output is None:
-        raise ConfigError(f"--format {fmt} needs --output FILE")
+    if fmt != "table" and output is None and (fmt not in STREAMABLE or stream is None):
+        raise ConfigError(f"--format {fmt} needs --output FILE (only csv and json can be written to stdout)")
     try:
+        if fmt != "table" and output is None:
+            _copy_to_stream(con, query, fmt, stream)
+            return None
         if fmt == "table":
             rel = con.sql(query)
             if rel is None:
@@ -25,13 +42,27 @@ def run_query(con, query: str, views: list[str], fmt: str = "table", output: Pat
             names = rel.columns
             rows = rel.limit(max_rows + 1).fetchall()
             return format_table(names, rows[:max_rows], more=len(rows) > max_rows)
-        options = {"csv": "FORMAT CSV, HEADER", "json": "FORMAT JSON", "parquet": "FORMAT PARQUET"}[fmt]
-        target = str(output).replace("'", "''")
-        con.execute(f"COPY ({query.strip().rstrip(';')}) TO '{target}' ({options})")
+        _copy(con, query, fmt, output)
         return str(output)
     except duckdb.Error as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise ConfigError(f"query failed: {first}\n  views: {', '.join(views)}") from None
+        raise ConfigError(f"query failed: {duckdb_message(exc)}\n  views: {', '.join(views)}") from None
+
+
+def _copy(con, query: str, fmt: str, output: Path) -> None:
+    """DuckDB's COPY of the query's result to `output` in `fmt`."""
+    options = {"csv": "FORMAT CSV, HEADER", "json": "FORMAT JSON", "parquet": "FORMAT PARQUET"}[fmt]
+    target = str(output).replace("'", "''")
+    con.execute(f"COPY ({query.strip().rstrip(';')}) TO '{target}' ({options})")
+
+
+def _copy_to_stream(con, query: str, fmt: str, stream: BinaryIO) -> None:
+    """The same bytes as `_copy` to a file, streamed to `stream` (DuckDB writes a temporary file first)."""
+    with tempfile.TemporaryDirectory(prefix="curator-sql-") as tmp:
+        path = Path(tmp) / f"result.{fmt}"
+        _copy(con, query, fmt, path)
+        with open(path, "rb") as fh:
+            shutil.copyfileobj(fh, stream)
+        stream.flush()
 
 
 def _cell(v) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from curator.errors import ConfigError, RunError
+from curator.pipeline.run_folder import require_run_folder
 
 
 @dataclass(frozen=True)
@@ -58,9 +59,7 @@ class RunTables:
 
 def find_tables(root: Path, name: str) -> RunTables:
     """Files per view of one run; an interrupted run falls back to its per-task parts, with a note."""
-    root = Path(root)
-    if not (root / "config.yaml").exists():
-        raise RunError(f"'{root}' is not a run folder (no config.yaml); give the folder passed to `curator run --out`")
+    root = require_run_folder(root)
     files, notes = {}, []
     for view, spec in TABLES.items():
         found = sorted(root.glob(spec.final))
@@ -75,8 +74,16 @@ def find_tables(root: Path, name: str) -> RunTables:
     return RunTables(name, root, files, notes)
 
 
+def read_schema(path: Path):
+    """A Parquet file's schema; a file that is not readable Parquet is a RunError naming it."""
+    try:
+        return pq.read_schema(path)
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise RunError(f"{path}: not a readable Parquet file ({exc}); redo its run or task") from None
+
+
 def schema_version(path: Path) -> str:
-    meta = pq.read_schema(path).metadata or {}
+    meta = read_schema(path).metadata or {}
     return meta.get(b"curator.schema_version", b"?").decode()
 
 
@@ -112,7 +119,7 @@ def subview_sql(view: str, runs: list[RunTables]) -> str | None:
     present: list[str] = []
     for r in runs:
         if "docs" in r.files:
-            names = pq.read_schema(r.files["docs"][0]).names
+            names = read_schema(r.files["docs"][0]).names
             present += [c for c in DOCS_SUBVIEWS[view] if c in names and c not in present]
     if not present:
         return None
@@ -129,6 +136,23 @@ def check_versions(runs: list[RunTables]) -> None:
             raise ConfigError(f"'{view}' has different schema versions across runs: {listed}; query them separately")
 
 
+def duckdb_message(exc: Exception) -> str:
+    """DuckDB's whole message, hints included ("Candidate bindings", "Did you mean", LINE/caret), lines indented."""
+    lines = [line.rstrip() for line in str(exc).strip().splitlines()]
+    return "\n  ".join(line for line in lines if line)
+
+
+def _create_view(con, sql: str, view: str, roots: list[Path]) -> None:
+    """Run a CREATE VIEW; a file DuckDB cannot read (e.g. a damaged Parquet footer) is a RunError."""
+    import duckdb
+
+    try:
+        con.execute(sql)
+    except duckdb.Error as exc:
+        where = ", ".join(map(str, roots))
+        raise RunError(f"cannot read the '{view}' tables of {where}: {duckdb_message(exc)}") from None
+
+
 def connect(run_dirs: list[str | Path], db: str | Path | None = None):
     """A DuckDB connection (in memory, or the catalog file `db`) with the views; returns (con, notes, views)."""
     import duckdb
@@ -138,16 +162,19 @@ def connect(run_dirs: list[str | Path], db: str | Path | None = None):
     roots = [Path(r) for r in run_dirs]
     runs = [find_tables(root, name) for root, name in zip(roots, run_names(roots), strict=True)]
     check_versions(runs)
-    con = duckdb.connect(str(db) if db else ":memory:")
+    try:
+        con = duckdb.connect(str(db) if db else ":memory:")
+    except duckdb.Error as exc:
+        raise ConfigError(f"--db {db}: cannot open the catalog: {duckdb_message(exc)}") from None
     views = []
     for view in TABLES:
         sql = view_sql(view, runs)
         if sql:
-            con.execute(sql)
+            _create_view(con, sql, view, roots)
             views.append(view)
     for view in DOCS_SUBVIEWS:
         sql = subview_sql(view, runs) if "docs" in views else None
         if sql:
-            con.execute(sql)
+            _create_view(con, sql, view, roots)
             views.append(view)
     return con, [n for r in runs for n in r.notes], views

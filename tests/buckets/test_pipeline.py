@@ -191,7 +191,7 @@ def test_report_on_a_run_without_tokens(sample_corpus, tmp_path):
     result = CliRunner().invoke(app, ["buckets", "report", str(tmp_path / "r")])
     assert result.exit_code == 1 and "no n_tokens column: the run had no `tokenize` step" in result.output
     result = CliRunner().invoke(app, ["buckets", "report", str(tmp_path / "missing")])
-    assert result.exit_code == 1 and "no stats/docs.parquet" in result.output
+    assert result.exit_code == 2 and "does not exist; give the folder passed to `curator run --out`" in result.output
 
 
 def test_tokenizer_train_cli(sample_corpus, tmp_path):

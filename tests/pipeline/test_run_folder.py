@@ -34,20 +34,20 @@ def test_overwrite_refuses_a_folder_that_is_not_a_run_and_deletes_nothing(tmp_pa
     foreign.mkdir()
     (foreign / "thesis.txt").write_text("four years of work")
     for overwrite in (True, False):
-        with pytest.raises(RunError, match="not a curator run folder.*thesis.txt"):
+        with pytest.raises(ConfigError, match="not a curator run folder.*thesis.txt"):
             run_pipeline(_config(corpus), foreign, workers=1, overwrite=overwrite, quiet=True)
     assert (foreign / "thesis.txt").read_text() == "four years of work"
     assert sorted(p.name for p in foreign.iterdir()) == ["thesis.txt"]
 
 
-def test_cli_overwrite_on_a_foreign_folder_exits_1_and_keeps_it(tmp_path, corpus):
+def test_cli_overwrite_on_a_foreign_folder_exits_2_and_keeps_it(tmp_path, corpus):
     pipeline = tmp_path / "p.yaml"
     pipeline.write_text(f"name: t\ninputs: [{{path: {corpus}}}]\nsteps: [normalize_text: {{}}]\n")
     foreign = tmp_path / "notes"
     foreign.mkdir()
     (foreign / "a.txt").write_text("x")
     result = CliRunner().invoke(app, ["run", str(pipeline), "--out", str(foreign), "--overwrite", "-q"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "not a curator run folder" in result.output and "Traceback" not in result.output
     assert (foreign / "a.txt").exists()
 

@@ -256,6 +256,9 @@ def test_cli_dsir_prints_the_report(pool, tmp_path):
     result = CliRunner().invoke(app, [*args, "--fraction", "0.3", "--out", str(tmp_path / "run"), "-q"])
     assert result.exit_code == 0, result.output
     assert "KL reduction at k=" in result.output and "gumbel +" in result.output
+    counts = result.output.splitlines()[0]  # -q keeps the counts line, then the report
+    assert " documents: " in counts and " kept, " in counts and " rejected" in counts
+    assert "rows in" not in result.output  # no step table
     bad = CliRunner().invoke(app, [*args, "--k", "100000", "--out", str(tmp_path / "bad"), "-q"])
     assert bad.exit_code == 1 and "error: dsir_select: k=100,000 but only" in bad.output
     assert "Traceback" not in bad.output

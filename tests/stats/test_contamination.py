@@ -129,7 +129,7 @@ def test_bad_input(curated_run, benchmark, tmp_path):
     result = cli(curated_run, "-b", tmp_path / "bad.jsonl")
     assert result.exit_code == 0 and "1 rejected record(s)" in result.output
     not_run = cli(tmp_path, "-b", benchmark["path"])
-    assert not_run.exit_code == 1 and "not a run folder" in not_run.output and "Traceback" not in not_run.output
+    assert not_run.exit_code == 2 and "not a run folder" in not_run.output and "Traceback" not in not_run.output
     steps = [{"drop_listed": {"ids": ["no.parquet"]}}]
     cfg = parse_pipeline({"name": "x", "inputs": [{"path": str(curated_run / "output")}], "steps": steps})
     with pytest.raises(ConfigError, match="id list 'no.parquet' does not exist"):

@@ -103,4 +103,4 @@ def test_interrupted_run_and_non_run_folder(curated_run, tmp_path):
     result = CliRunner().invoke(app, ["stats", str(partial), "--no-plot"])
     assert result.exit_code == 0 and "the run did not finish" in result.output
     result = CliRunner().invoke(app, ["stats", str(tmp_path)])
-    assert result.exit_code == 1 and "not a run folder" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 2 and "not a run folder" in result.output and "Traceback" not in result.output

@@ -35,7 +35,28 @@ def test_a_drifted_table_is_reported(curated_run, tmp_path):
     assert any("schema version 0, declared 1" in p for p in problems)
     result = CliRunner().invoke(app, ["schemas", "--check", str(run)])
     assert result.exit_code == 1 and "problem(s)" in result.output
-    assert CliRunner().invoke(app, ["schemas", "--check", str(tmp_path)]).exit_code == 1  # not a run folder
+    assert CliRunner().invoke(app, ["schemas", "--check", str(tmp_path)]).exit_code == 2  # not a run folder
+
+
+def test_check_takes_several_run_folders_after_one_flag_or_repeated(curated_run, tmp_path):
+    drifted = tmp_path / "drifted"
+    shutil.copytree(curated_run, drifted)
+    steps_file = drifted / "stats" / "steps.parquet"
+    pq.write_table(pq.read_table(steps_file).replace_schema_metadata({b"curator.schema_version": b"0"}), steps_file)
+    for args in (["--check", curated_run, drifted], ["--check", curated_run, "--check", drifted]):
+        result = CliRunner().invoke(app, ["schemas", *map(str, args)])
+        assert result.exit_code == 1, result.output
+        assert f"{curated_run}: OK:" in result.output and f"{drifted}: 1 problem(s)" in result.output
+    both_ok = CliRunner().invoke(app, ["schemas", "--check", str(curated_run), str(curated_run)])
+    assert both_ok.exit_code == 0 and both_ok.output.count(": OK:") == 2
+
+
+def test_check_usage_errors(curated_run, tmp_path):
+    result = CliRunner().invoke(app, ["schemas", "--check"])
+    assert result.exit_code == 2 and "--check needs at least one run folder" in result.output
+    result = CliRunner().invoke(app, ["schemas", str(curated_run), "--out", str(tmp_path / "s")])
+    assert result.exit_code == 2 and "run folders given without --check" in result.output
+    assert not (tmp_path / "s").exists()
 
 
 def test_clusters_view_agrees_with_the_drops(curated_run):

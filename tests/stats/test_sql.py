@@ -92,7 +92,9 @@ def test_query_errors_name_the_problem_and_the_views(runs):
 
 def test_not_a_run_folder_and_empty_run(runs, tmp_path):
     result = cli(tmp_path / "nothing", "SELECT 1")
-    assert result.exit_code == 1 and "is not a run folder (no config.yaml)" in result.output
+    assert result.exit_code == 2 and "'nothing' does not exist" in result.output.replace(str(tmp_path) + "/", "")
+    result = cli(tmp_path, "SELECT 1")
+    assert result.exit_code == 2 and "is not a run folder (no config.yaml)" in result.output
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "config.yaml").write_text("name: x\n")
     result = cli(tmp_path / "empty", "SELECT 1")
@@ -109,9 +111,51 @@ def test_runs_with_different_schema_versions(runs, tmp_path):
     assert result.exit_code == 2 and "'docs' has different schema versions across runs" in result.output
 
 
-def test_format_needs_output(runs):
-    result = cli(runs[0], "SELECT 1", "--format", "csv")
-    assert result.exit_code == 2 and "needs --output FILE" in result.output
+def test_parquet_needs_output(runs):
+    result = cli(runs[0], "SELECT 1", "--format", "parquet")
+    assert result.exit_code == 2 and "--format parquet needs --output FILE" in result.output
+    assert "only csv and json can be written to stdout" in result.output
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_csv_and_json_without_output_go_to_stdout(runs, tmp_path, fmt):
+    query = "SELECT source, count(*) AS n FROM docs GROUP BY ALL ORDER BY ALL"
+    result = cli(runs[0], query, "--format", fmt)
+    assert result.exit_code == 0, result.output
+    assert cli(runs[0], query, "--format", fmt, "-o", tmp_path / f"x.{fmt}").exit_code == 0
+    assert result.stdout_bytes == (tmp_path / f"x.{fmt}").read_bytes()
+    lines = result.stdout.splitlines()
+    if fmt == "csv":
+        assert lines[0] == "source,n" and len(lines) == 5
+    else:
+        assert sum(json.loads(line)["n"] for line in lines) == records(runs[0])
+
+
+def test_sql_errors_keep_duckdbs_hints(runs):
+    result = cli(runs[0], "SELECT sourc, count(*) FROM docs GROUP BY ALL")
+    assert result.exit_code == 2 and 'Referenced column "sourc" not found' in result.output
+    assert "Candidate bindings:" in result.output and '"source"' in result.output
+    assert "views: docs" in result.output
+    result = cli(runs[0], "SELECT count(*) FROM dosc")
+    assert result.exit_code == 2 and 'Did you mean "docs"' in result.output
+    result = cli(runs[0], "SELECT lenght(source) FROM docs", "--format", "json")  # the COPY path keeps them too
+    assert result.exit_code == 2 and 'Did you mean "length"' in result.output and result.stdout == ""
+
+
+def test_a_damaged_table_is_a_run_problem(runs, tmp_path):
+    damaged = tmp_path / "damaged"
+    shutil.copytree(runs[0], damaged)
+    (damaged / "stats" / "steps.parquet").write_bytes(b"not parquet")
+    result = cli(damaged, "SELECT 1")
+    assert result.exit_code == 1 and "steps.parquet: not a readable Parquet file" in result.output
+    assert "Traceback" not in result.output
+    (damaged / "stats" / "steps.parquet").unlink()  # read from the task parts: a later part is damaged
+    parts = sorted((damaged / "stats" / "parts").glob("steps-*.parquet"))
+    assert len(parts) > 1
+    parts[-1].write_bytes(b"not parquet either")
+    result = cli(damaged, "SELECT 1")
+    assert result.exit_code == 1 and "cannot read the 'steps' tables of" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_table_printing_caps_rows(runs):

@@ -1,0 +1,63 @@
+"""`curator steps`: each step's purpose and each parameter's type, default and description, wrapped."""
+
+from __future__ import annotations
+
+import inspect
+import textwrap
+import types
+import typing
+from typing import Any
+
+from pydantic.fields import FieldInfo
+
+
+def type_name(annotation: Any) -> str:
+    """A short readable type: `int | None`, `list[str]`, `'a' | 'b'` for a Literal, a class by its name."""
+    if annotation is None or annotation is type(None):
+        return "None"
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return type_name(args[0])
+    if origin is typing.Literal:
+        return " | ".join(repr(a) for a in args)
+    if origin is typing.Union or origin is types.UnionType:
+        return " | ".join(type_name(a) for a in args)
+    if origin is not None:
+        name = getattr(origin, "__name__", str(origin))
+        return f"{name}[{', '.join('...' if a is Ellipsis else type_name(a) for a in args)}]" if args else name
+    if isinstance(annotation, type):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "")
+
+
+def default_text(field: FieldInfo) -> str:
+    """`required`, or the default's repr (a default_factory is called to show its value)."""
+    if field.is_required():
+        return "required"
+    if field.default_factory is not None:
+        try:
+            return repr(field.get_default(call_default_factory=True, validated_data={}))
+        except Exception:  # a factory that needs other fields' values: name it rather than guess
+            return f"<from {getattr(field.default_factory, '__name__', 'a factory')}()>"
+    return repr(field.default)
+
+
+def purpose(cls: type) -> str:
+    """The class's own docstring's first paragraph on one line ('' when it has none)."""
+    doc = cls.__dict__.get("__doc__") or ""
+    return " ".join(inspect.cleandoc(doc).split("\n\n")[0].split())
+
+
+def step_help(name: str, cls: type, width: int = 100) -> list[str]:
+    """The lines `curator steps` prints for one step: purpose, parameters, stats columns."""
+    lines = textwrap.wrap(f"{name}: {purpose(cls) or '(no description)'}", width, subsequent_indent="    ")
+    for fname, field in cls.model_fields.items():
+        head = f"    {fname}: {type_name(field.annotation)} = {default_text(field)}"
+        lines += textwrap.wrap(head, width, subsequent_indent="        ")
+        if field.description:
+            lines += textwrap.wrap(field.description, width, initial_indent="        ", subsequent_indent="        ")
+    columns = getattr(cls, "stats_columns", {})
+    if columns:
+        text = "stats columns: " + ", ".join(f"{c} ({t})" for c, t in columns.items())
+        lines += textwrap.wrap(text, width, initial_indent="    ", subsequent_indent="        ")
+    return lines
