@@ -99,6 +99,14 @@ def _run_and_report(config, out: Path, workers: int | None, overwrite: bool, qui
         typer.echo(_counts_line(summary))
     else:
         _print_summary(summary)
+    if summary.duplicate_ids:
+        typer.echo(
+            f"warning: {summary.duplicate_ids:,} id(s) are shared by more than one kept document (e.g. "
+            f"{', '.join(repr(i) for i in summary.duplicate_id_examples)}), so dup_of, drop_listed and "
+            "contamination lists cannot tell them apart; add the `unique_ids` step first to keep one document "
+            "per id (or map another field with id_field)",
+            err=True,
+        )
 
 
 def _counts_line(summary) -> str:
