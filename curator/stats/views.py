@@ -178,3 +178,10 @@ def connect(run_dirs: list[str | Path], db: str | Path | None = None):
             _create_view(con, sql, view, roots)
             views.append(view)
     return con, [n for r in runs for n in r.notes], views
+
+
+def open_runs(*run_dirs: str | Path, db: str | Path | None = None):
+    """A DuckDB connection with the views of these run folders (docs, steps, rejects, ...), for Python users:
+    `curator.connect("runs/quickstart").sql("SELECT source, count(*) FROM docs GROUP BY ALL").df()`."""
+    con, _notes, _views = connect(list(run_dirs), db)
+    return con

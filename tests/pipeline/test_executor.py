@@ -3,6 +3,7 @@
 import gzip
 import hashlib
 import json
+import zlib
 from pathlib import Path
 
 import pyarrow as pa
@@ -200,4 +201,9 @@ def test_bad_inputs_end_as_rejects_and_the_run_goes_on(tmp_path):
     assert ("e.parquet", None, "schema_mismatch") in got
     assert any(f == "c.jsonl.gz" and r == "truncated_file" for f, _, r in got)
     assert summary.kept >= 1 and summary.records == summary.kept + summary.dropped + summary.rejected_docs
-    assert summary.rejected_docs == 4 + 1 + 4  # row rejects in a.jsonl, d.jsonl, and e.parquet's 4 rows
+    (cut,) = [r for r in rejects if r["reason"] == "truncated_file"]
+    # row rejects in a.jsonl, d.jsonl, e.parquet's 4 rows, and the line the truncation cut off
+    assert summary.rejected_docs == 4 + 1 + 4 + cut["n_docs"] and cut["n_docs"] == 1
+    readable = zlib.decompressobj(31).decompress(full[: len(full) // 2])
+    out = pq.read_table(tmp_path / "run/output").column("text").to_pylist()
+    assert sum(t.startswith("doc ") for t in out) == readable.count(b"\n") > 1000  # every complete line
