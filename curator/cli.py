@@ -228,6 +228,8 @@ def dsir(
     fraction: float | None = typer.Option(None, "--fraction", min=0.0, max=1.0, help="or: a share of the pool"),
     method: str = typer.Option("gumbel", "--method", help="gumbel | top_k | replacement"),
     temperature: float = typer.Option(1.0, "--temperature", min=0.0, help="w^(1/T); > 1 flattens peaked weights"),
+    weight: str = typer.Option("sum", "--weight", help="sum (data-selection) | length_normalized | chunk"),
+    chunk_words: int = typer.Option(128, "--chunk-words", min=1, help="tokens per chunk (weight chunk, KL report)"),
     min_length: int = typer.Option(100, "--min-length", min=0, help="tokens; shorter documents are never selected"),
     num_buckets: int = typer.Option(10_000, "--buckets", min=1),
     ngrams: int = typer.Option(2, "--ngrams", min=1, max=5),
@@ -249,7 +251,8 @@ def dsir(
 
     params = dict(
         target={"path": target, "text_field": text_field, "id_field": id_field}, method=method,
-        temperature=temperature, min_length=min_length, num_buckets=num_buckets, ngrams=ngrams,
+        temperature=temperature, weight=weight, chunk_words=chunk_words, min_length=min_length,
+        num_buckets=num_buckets, ngrams=ngrams,
         heldout_fraction=heldout, allow_fewer=allow_fewer, seed=seed,
         **({"k": k} if k is not None else {}), **({"fraction": fraction} if fraction is not None else {}),
     )  # fmt: skip

@@ -3,8 +3,9 @@
 Passes (a global step; see curator.pipeline.stage):
   prepare  the target, once: n-gram streams, held-out split, target counts (state/NN-name/target*)
   index    each task's documents -> gram stream on disk, bucket counts, Gumbel noise (and a fastText score)
-  resolve  p_raw, per-document log weights (weights/task-N.npy), the selection (a top-k over the weights),
-           ESS and the KL report -> state/NN-name/report.json and stats/NN-name.json
+  resolve  p_raw, per-document log weights (weights/task-N.npy; `weight`: sum, length_normalized or chunk,
+           see curator.select.chunks), the selection (a top-k over the weights), ESS and the KL report
+           (per held-out document and per held-out chunk) -> state/NN-name/report.json and stats/NN-name.json
   filter   dsir_* columns to the stats table; dsir_select drops the rest with a reason
 Memory: the n-gram cache (16 B x cache_slots) and one batch while indexing; in resolve, one task's
 per-document arrays (about 40 B per document), a chunk of grams and the top-k candidates (16 B x k).
@@ -21,6 +22,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
@@ -31,8 +33,9 @@ from curator.pipeline.plan import shards_for_input
 from curator.pipeline.side_input import side_input_batches
 from curator.pipeline.stage import GlobalStep, index_marker
 from curator.pipeline.step import StepContext, register_step, with_columns
+from curator.select.chunks import WeightMode, chunk_stream, document_log_weights
 from curator.select.estimator import HeldoutTarget, distribution, log_ratio, logsumexp
-from curator.select.features import GramStream, GramStreamWriter, bucket_counts, per_document_sums
+from curator.select.features import GramStream, GramStreamWriter, bucket_counts
 from curator.select.resample import TopK, gumbel_from_uniform, multinomial_by_task, selected_by_threshold
 from curator.text.hashing import seeded_uniform
 from curator.text.ngrams import NgramHasher, bucket_dtype, ngram_hasher, token_lengths
@@ -50,7 +53,7 @@ class DsirFit(GlobalStep):
 
     name: ClassVar[str] = "dsir_fit"
     stats_columns: ClassVar[dict[str, pa.DataType]] = {
-        "dsir_log_weight": pa.float64(),  # log p_target(doc) - log p_raw(doc) under the hashed n-gram models
+        "dsir_log_weight": pa.float64(),  # log importance weight under the hashed n-gram models (`weight` mode)
         "dsir_length": pa.int32(),  # tokens (DSIR's example length)
         "dsir_fasttext_score": pa.float32(),  # P(compare_label) when compare_model is set
     }
@@ -59,6 +62,15 @@ class DsirFit(GlobalStep):
     num_buckets: int = Field(10_000, ge=1, lt=2**32, description="hashed n-gram buckets")
     ngrams: int = Field(2, ge=1, le=5, description="unigrams up to n-grams")
     min_length: int = Field(100, ge=0, description="documents with fewer tokens are never selected")
+    weight: WeightMode = Field(
+        "sum",
+        description="sum: log ratio summed over the document (data-selection); length_normalized: its mean per "
+        "gram x a chunk's grams; chunk: mean importance weight of the document's chunk_words-token chunks",
+    )
+    chunk_words: int = Field(128, ge=1, description="tokens per chunk: the chunk weight and the per-chunk KL report")
+    target_sources: list[str] | None = Field(
+        None, min_length=1, description="use only target documents with these source labels; null: all"
+    )
     target_laplace: float = Field(0.0, ge=0.0, description="add-alpha smoothing of the target counts")
     raw_fit_grams: int | None = Field(
         None, ge=1, description="fit p_raw on about this many grams (each task's first documents); null: all"
@@ -86,9 +98,12 @@ class DsirFit(GlobalStep):
         return path
 
     def describe(self) -> str:
+        sources = f" (sources {', '.join(self.target_sources)})" if self.target_sources else ""
+        chunks = f", {self.chunk_words}-token chunks" if self.weight != "sum" else ""
         return (
-            f"target {self.target.path}; {self.num_buckets:,} buckets, 1..{self.ngrams}-grams, "
-            f"min_length {self.min_length} tokens, {self.heldout_fraction:.0%} of the target held out for KL"
+            f"target {self.target.path}{sources}; {self.num_buckets:,} buckets, 1..{self.ngrams}-grams, "
+            f"weight {self.weight}{chunks}, min_length {self.min_length} tokens, "
+            f"{self.heldout_fraction:.0%} of the target held out for KL"
         )
 
     @property
@@ -118,9 +133,14 @@ class DsirFit(GlobalStep):
         except ConfigError as exc:
             raise ConfigError(f"{self.name} target: {exc}") from None
         writer = GramStreamWriter(folder / "stream", hasher.dtype)
-        draws = []
+        draws, other_sources = [], 0
         try:
             for batch in side_input_batches(self.target, rejects_dir=folder / "rejects", warn=log_run.warning):
+                if self.target_sources is not None:
+                    mine = pc.fill_null(pc.is_in(batch.column("source"), pa.array(self.target_sources)), False)
+                    kept = batch.filter(mine)
+                    other_sources += batch.num_rows - kept.num_rows
+                    batch = kept
                 flat, offsets = hasher.buckets(batch.column("text"))
                 writer.write(flat, offsets)
                 draws.append(seeded_uniform(batch.column("id"), HELDOUT_SALT))
@@ -133,6 +153,8 @@ class DsirFit(GlobalStep):
         n_docs, n_nonempty = stream.docs, int(nonempty.sum())
         rejected = sum(pq.ParquetFile(p).metadata.num_rows for p in sorted((folder / "rejects").glob("*.parquet")))
         where = f"target '{self.target.path}'"
+        if self.target_sources is not None:
+            where += f" (sources {self.target_sources}; {other_sources} other documents skipped)"
         if n_nonempty < self.min_target_docs:
             raise RunError(
                 f"{self.name}: {where} has {n_nonempty} document(s) with at least one token ({n_docs} read, "
@@ -149,16 +171,19 @@ class DsirFit(GlobalStep):
             held[candidates[np.lexsort((candidates, u[candidates]))[:n_held]]] = True
         fit = nonempty & ~held
         counts = np.zeros(self.num_buckets, np.float64)
-        heldout = HeldoutTarget(self.num_buckets)
+        heldout, heldout_chunks = HeldoutTarget(self.num_buckets), HeldoutTarget(self.num_buckets)
         for d, e, buckets, offsets in stream.chunks():
             counts += bucket_counts(buckets, offsets, fit[d:e], self.num_buckets)
             if held[d:e].any():
                 sub_b, sub_o = _subset(buckets, offsets, held[d:e])
                 heldout.add(sub_b, sub_o)
+                heldout_chunks.add(*chunk_stream(sub_b, sub_o, self.ngrams, self.chunk_words)[:2])
         facts = {"docs": n_docs, "nonempty": n_nonempty, "rejected": rejected, "fit_docs": int(fit.sum())}
-        facts |= {"heldout_docs": n_held, "fit_grams": int(counts.sum())}
+        facts |= {"heldout_docs": n_held, "heldout_chunks": heldout_chunks.docs, "fit_grams": int(counts.sum())}
+        if self.target_sources is not None:
+            facts |= {"sources": self.target_sources, "other_sources_skipped": other_sources}
         write_json(folder / "facts.json", facts)
-        save_npz(self.state / "target.npz", counts=counts, **heldout.state())
+        save_npz(self.state / "target.npz", counts=counts, **heldout.state(), **heldout_chunks.state("chunk_"))
 
     # -- index pass -------------------------------------------------------------------------------------
 
@@ -214,7 +239,10 @@ class DsirFit(GlobalStep):
             path = task_file(self.state, "weights", t, ".npy")
             stream = self.stream(t)
             if not path.exists():
-                parts = [per_document_sums(ratio[b], o) for _, _, b, o in stream.chunks()]
+                parts = [
+                    document_log_weights(ratio, b, o, self.ngrams, self.weight, self.chunk_words)
+                    for _, _, b, o in stream.chunks()
+                ]
                 save_npy(path, _cat(parts, np.float64))
             summary.add(np.load(path), token_lengths(stream.offsets, self.ngrams), self.min_length)
         report = {
@@ -222,21 +250,24 @@ class DsirFit(GlobalStep):
             "docs": summary.docs,
             "eligible": summary.eligible,
             "min_length": self.min_length,
+            "weight": self.weight,
+            "chunk_words": self.chunk_words,
             "grams": int(raw_all.sum()),
             "raw_fit_grams": int(raw_fit.sum()),
             "target": read_json(self.state / "target" / "facts.json"),
             "log_weight": summary.facts(),
         }
-        heldout = HeldoutTarget.from_state(target)
-        report["kl"] = {"heldout_docs": heldout.docs}
-        if heldout.docs:
-            report["kl"]["target_from_raw"] = heldout.mean_kl(distribution(raw_all))
+        heldout = {"document": HeldoutTarget.from_state(target), "chunk": HeldoutTarget.from_state(target, "chunk_")}
+        report["kl"] = {"heldout_docs": heldout["document"].docs, "heldout_chunks": heldout["chunk"].docs}
+        if heldout["document"].docs:
+            report["kl"]["target_from_raw"] = heldout["document"].mean_kl(distribution(raw_all))
+            report["kl"]["target_from_raw_per_chunk"] = heldout["chunk"].mean_kl(distribution(raw_all))
         report |= self.select(markers, summary, heldout, raw_all, log)
         write_json(self.state / "report.json", report)
         write_json(Path(self.ctx.run_dir or self.state.parent.parent) / "stats" / f"{self.state.name}.json", report)
         return report
 
-    def select(self, markers, summary, heldout, raw_all, log) -> dict:
+    def select(self, markers, summary, heldout: dict[str, HeldoutTarget], raw_all, log) -> dict:
         """dsir_fit selects nothing."""
         return {}
 
@@ -355,7 +386,7 @@ class DsirSelect(DsirFit):
         numbers = np.arange(numbering_offset, numbering_offset + len(log_w), dtype=np.int64)
         return {"keys": keys, "eligible": eligible, "numbers": numbers, "log_w": log_w}
 
-    def select(self, markers, summary, heldout, raw_all, log) -> dict:
+    def select(self, markers, summary, heldout: dict[str, HeldoutTarget], raw_all, log) -> dict:
         docs, eligible = summary.docs, summary.eligible
         k = self.k if self.k is not None else int(math.floor(self.fraction * docs))
         if eligible == 0:
@@ -409,7 +440,7 @@ class DsirSelect(DsirFit):
             save_npy(task_file(self.state, "keys", t, ".npy"), np.where(a["eligible"], key, np.nan))
             selected_docs += int((copies > 0).sum())
             copies_total += int(copies.sum())
-            if heldout.docs:
+            if heldout["document"].docs:
                 for d, e, b, o in self.stream(t).chunks():
                     for v, c in masks.items():
                         q_counts[v] += bucket_counts(b, o, c[d:e], self.num_buckets)
@@ -424,10 +455,13 @@ class DsirSelect(DsirFit):
         }
         if note:
             facts["note"] = note
-        if heldout.docs:
-            kl_raw = heldout.mean_kl(distribution(raw_all))
-            kl = {v: heldout.mean_kl(distribution(c)) for v, c in q_counts.items()}
-            p_bar = heldout.mean_distribution()
+        if heldout["document"].docs:
+            q = {v: distribution(c) for v, c in q_counts.items()}
+            kl_raw = heldout["document"].mean_kl(distribution(raw_all))
+            kl = {v: heldout["document"].mean_kl(x) for v, x in q.items()}
+            p_bar = heldout["document"].mean_distribution()
+            kl_raw_c = heldout["chunk"].mean_kl(distribution(raw_all))
+            kl_c = {v: heldout["chunk"].mean_kl(x) for v, x in q.items()}
             facts["kl_selection"] = {
                 "target_from_selected": kl[self.method],
                 "reduction": kl_raw - kl[self.method],
@@ -435,6 +469,12 @@ class DsirSelect(DsirFit):
                 # held-out target mass in buckets the selection never hits: each costs log(1e-8) in KL,
                 # so a small selection (or a small pool) reads worse than it is
                 "target_mass_unseen": float(p_bar[q_counts[self.method] == 0].sum()),
+                # the same with each held-out chunk_words-token chunk as one unit (the paper's unit)
+                "per_chunk": {
+                    "target_from_selected": kl_c[self.method],
+                    "reduction": kl_raw_c - kl_c[self.method],
+                    "reduction_by": {v: kl_raw_c - x for v, x in kl_c.items()},
+                },
             }
         return facts
 

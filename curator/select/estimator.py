@@ -2,9 +2,10 @@
 
 - Fit: p_raw and p_target are bucket-count MLEs (optional Laplace smoothing on the target only).
 - Weight: log w(doc) = sum over the doc's grams of log(p_target + eps) - log(p_raw + eps), eps = 1e-8
-  (data-selection 1.0.3: `np.dot(log_diff, counts)`), unnormalised.
+  (data-selection 1.0.3: `np.dot(log_diff, counts)`), unnormalised; other modes in curator.select.chunks.
 - KL report: for held-out target documents with gram distributions p_d, mean_d KL(p_d || q) with the same eps in
-  both logs; the KL reduction of a selection S is mean KL(p_d || q_raw) - mean KL(p_d || q_S).
+  both logs; the KL reduction of a selection S is mean KL(p_d || q_raw) - mean KL(p_d || q_S). The held-out
+  units are documents, or fixed-size word chunks of them (then each chunk counts once, like the paper's unit).
 """
 
 from __future__ import annotations
@@ -74,13 +75,15 @@ class HeldoutTarget:
             return float("nan")
         return self._plogp_sum / self.docs - float(np.dot(self.mean_distribution(), np.log(q + EPS)))
 
-    def state(self) -> dict[str, np.ndarray]:
-        return {"p_sum": self._p_sum, "plogp_sum": np.array(self._plogp_sum), "docs": np.array(self.docs)}
+    def state(self, prefix: str = "") -> dict[str, np.ndarray]:
+        """Arrays to save (keys prefixed, so several held-out sets share one .npz)."""
+        arrays = {"p_sum": self._p_sum, "plogp_sum": np.array(self._plogp_sum), "docs": np.array(self.docs)}
+        return {prefix + k: v for k, v in arrays.items()}
 
     @classmethod
-    def from_state(cls, state) -> HeldoutTarget:
-        out = cls(len(state["p_sum"]))
-        out._p_sum = np.asarray(state["p_sum"], np.float64)
-        out._plogp_sum = float(state["plogp_sum"])
-        out.docs = int(state["docs"])
+    def from_state(cls, state, prefix: str = "") -> HeldoutTarget:
+        out = cls(len(state[prefix + "p_sum"]))
+        out._p_sum = np.asarray(state[prefix + "p_sum"], np.float64)
+        out._plogp_sum = float(state[prefix + "plogp_sum"])
+        out.docs = int(state[prefix + "docs"])
         return out

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 def dsir_report_lines(report: dict) -> list[str]:
     """A few lines: pool, selection, weight spread and ESS, KL reductions of each selection rule."""
+    mode = report.get("weight", "sum")
+    chunks = f" over {report['chunk_words']}-token chunks" if mode != "sum" else ""
     lines = [
         f"{report['step']}: {report['docs']:,} documents, {report['eligible']:,} eligible "
         f"(>= {report['min_length']} tokens); target {report['target']['fit_docs']:,} documents fitted, "
-        f"{report['target']['heldout_docs']:,} held out"
+        f"{report['target']['heldout_docs']:,} held out; weight {mode}{chunks}"
     ]
     w = report["log_weight"]
     if w["mean"] is not None:
@@ -33,6 +35,11 @@ def dsir_report_lines(report: dict) -> list[str]:
     if sel:
         by = "   ".join(f"{name} {value:+.4f}" for name, value in sel["reduction_by"].items())
         lines.append(f"  KL reduction at k={report['k']:,}: {by}")
+        if "per_chunk" in sel:
+            by = "   ".join(f"{name} {value:+.4f}" for name, value in sel["per_chunk"]["reduction_by"].items())
+            lines.append(
+                f"  KL reduction per held-out {report['chunk_words']}-token chunk ({kl['heldout_chunks']:,}): {by}"
+            )
     if report.get("note"):
         lines.append(f"  note: {report['note']}")
     return lines
