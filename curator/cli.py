@@ -57,7 +57,9 @@ def run(
     pipeline: Path = typer.Argument(..., help="pipeline YAML, e.g. pipelines/quickstart.yaml"),
     out: Path = typer.Option(..., "--out", "-o", help="run folder (created, or resumed if it holds this run)"),
     set_: list[str] = typer.Option([], "--set", help="override a config key: --set executor.workers=2"),
-    workers: int | None = typer.Option(None, "--workers", "-w", min=1, help="processes (default: one per core)"),
+    workers: int | None = typer.Option(
+        None, "--workers", "-w", min=1, help="processes (default: one per 8 MB of input, at most one per core)"
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="validate and print the plan; write nothing"),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="start again: remove what an earlier run wrote into this run folder (only that)"

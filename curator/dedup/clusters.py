@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from curator.dedup.state import IdDigest, Numbering, gather_doc_index, read_json, task_file
 from curator.errors import RunError
 from curator.io.atomic import AtomicParquetWriter
+from curator.io.parquet import read_parquet_file
 
 CLUSTERS_SCHEMA = pa.schema(
     [
@@ -89,7 +89,7 @@ class ClusterFilter:
         self.expected_digest = marker.get("ids_digest")
         self.digest = IdDigest()
         path = task_file(state, "clusters", task, ".parquet")
-        table = pq.read_table(path) if path.exists() else CLUSTERS_SCHEMA.empty_table()
+        table = read_parquet_file(path) if path.exists() else CLUSTERS_SCHEMA.empty_table()
         self.ordinal = table.column("ordinal").to_numpy()
         self.table = table
         self.position = 0

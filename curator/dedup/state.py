@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from curator.io.atomic import TMP_PREFIX, AtomicParquetWriter
+from curator.io.parquet import read_parquet_file
 
 # One row per indexed document, in stream order (row i = ordinal i of the task).
 DOC_INDEX_SCHEMA = pa.schema(
@@ -139,7 +139,7 @@ def gather_doc_index(state: Path, numbering: Numbering, g_sorted: np.ndarray) ->
     """Document-index rows (id, priority, weight) of sorted global numbers; each task file is read once.
     Memory: one task's index plus the rows asked for."""
     parts = [
-        pq.read_table(task_file(state, "docs", t, ".parquet")).take(pa.array(g_sorted[sl] - numbering.offsets[t]))
+        read_parquet_file(task_file(state, "docs", t, ".parquet")).take(pa.array(g_sorted[sl] - numbering.offsets[t]))
         for t, sl in numbering.by_task(g_sorted)
     ]
     return pa.concat_tables(parts).combine_chunks() if parts else DOC_INDEX_SCHEMA.empty_table()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -60,3 +61,9 @@ class ParquetReader:
 
     def _file_reject(self, reason: str, detail: str, n_docs: int | None, **where) -> None:
         self.rejects.add(Reject.for_file(self.shard, reason, detail, n_docs, **where))
+
+
+def read_parquet_file(path: str | Path, columns: list[str] | None = None) -> pa.Table:
+    """One Parquet file as a table, without `pq.read_table`'s dataset layer (which imports pandas: 0.2 s)."""
+    with pq.ParquetFile(path) as pf:
+        return pf.read(columns=columns)

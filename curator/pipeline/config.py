@@ -71,7 +71,12 @@ class OutputConfig(_Strict):
     compression_level: int | None = 3
 
 
+AUTO_BYTES_PER_WORKER = 8 << 20  # input file bytes below which one more worker process does not pay for its start
+
+
 class ExecutorConfig(_Strict):
+    """How many worker processes: a number, or `auto` (one per 8 MB of input files, at most one per core)."""
+
     workers: int | Literal["auto"] = "auto"
 
     @field_validator("workers")
@@ -81,8 +86,15 @@ class ExecutorConfig(_Strict):
             raise ValueError("workers must be >= 1 or 'auto'")
         return v
 
-    def resolved_workers(self) -> int:
-        return (os.cpu_count() or 1) if self.workers == "auto" else int(self.workers)
+    def resolved_workers(self, input_bytes: int | None = None) -> int:
+        """The worker count; `auto` sizes it by the input: a worker costs ~0.5 CPU-s to start, and on the
+        sample corpus (4.4 MB of .zst) one process beats two, while at 17 MB two are 1.3x faster."""
+        if self.workers != "auto":
+            return int(self.workers)
+        cores = os.cpu_count() or 1
+        if input_bytes is None:
+            return cores
+        return max(1, min(cores, -(-input_bytes // AUTO_BYTES_PER_WORKER)))
 
 
 class PipelineConfig(_Strict):

@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 
 from curator.errors import RunError
 from curator.io.atomic import AtomicParquetWriter
+from curator.io.parquet import read_parquet_file
 from curator.io.rejects import REJECTS_SCHEMA
 from curator.pipeline.config import PipelineConfig
 from curator.pipeline.plan import plan_record, plan_tasks
@@ -66,40 +67,55 @@ def run_pipeline(
     Output is identical whatever the worker count: each task writes its own deterministically named files
     and the stats are merged in task order. Raises RunError if a task fails or documents are unaccounted.
     """
-    for step in config.build_steps():
-        step.preflight()
     shards = plan_tasks(config)
-    run = RunFolder(out)
-    lock = run.claim(overwrite=overwrite)
-    try:
-        return _run_claimed(run, config, shards, workers, quiet)
-    finally:
-        lock.release()
+    sizes = [s.size_bytes for s in shards]
+    input_bytes = sum(sizes) if all(sizes) else None  # a Hugging Face slice has no file size: one per core
+    n_workers = max(1, min(workers or config.executor.resolved_workers(input_bytes), len(shards)))
+    with WorkerPool(n_workers) as pool:
+        pool.warm(warm_worker, config)  # workers start while the driver checks the steps and the folder
+        for step in config.build_steps():
+            step.preflight()
+        run = RunFolder(out)
+        lock = run.claim(overwrite=overwrite)
+        try:
+            return _run_claimed(run, config, shards, pool, quiet)
+        finally:
+            lock.release()
 
 
-def _run_claimed(run: RunFolder, config: PipelineConfig, shards, workers: int | None, quiet: bool) -> RunSummary:
+def warm_worker(config: PipelineConfig) -> None:
+    """In a fresh worker: import the task code and load what the steps need (models, tokenizers) once."""
+    import curator.pipeline.stage  # noqa: F401
+    import curator.pipeline.task  # noqa: F401
+
+    for step in config.build_steps():
+        try:
+            step.preflight()
+        except Exception:  # the driver's own preflight reports it
+            return
+
+
+def _run_claimed(run: RunFolder, config: PipelineConfig, shards, pool: WorkerPool, quiet: bool) -> RunSummary:
     resuming = run.begin(config.resolved(), plan_record(shards))
     log = _logger(run)
     pending = [i for i in range(len(shards)) if not run.is_done(i)]
     log.info("%s %s: %d tasks, %d to run", "resume" if resuming else "start", config.name, len(shards), len(pending))
-    n_workers = max(1, min(workers or config.executor.resolved_workers(), len(shards)))
-    with WorkerPool(n_workers if pending else 1) as pool:
-        if pending:
-            for position in global_positions(config.build_steps()):
-                run_stage(run, config, shards, position, pool, quiet, log)
-        progress = TaskProgress(len(shards), done=len(shards) - len(pending), quiet=quiet)
-        try:
-            failures = run_tasks(
-                pool,
-                run_task,
-                pending,
-                lambda i: (i, shards[i], config, str(run.root)),
-                describe=lambda i: shards[i].describe(),
-                on_result=lambda r: progress.update(r.records, r.kept),
-                log=log,
-            )
-        finally:
-            progress.close()
+    if pending:
+        for position in global_positions(config.build_steps()):
+            run_stage(run, config, shards, position, pool, quiet, log)
+    progress = TaskProgress(len(shards), done=len(shards) - len(pending), quiet=quiet)
+    try:
+        failures = run_tasks(
+            pool,
+            run_task,
+            pending,
+            lambda i: (i, shards[i], config, str(run.root)),
+            describe=lambda i: shards[i].describe(),
+            on_result=lambda r: progress.update(r.records, r.kept),
+            log=log,
+        )
+    finally:
+        progress.close()
     if failures:
         raise RunError(
             f"{len(failures)} task(s) failed; fix the cause and re-run the same command to resume:\n  "
@@ -164,8 +180,8 @@ def account(run: RunFolder, markers: list[TaskResult], ran: int) -> RunSummary:
     kept = sum(m.kept for m in markers)
     dropped = sum(m.dropped for m in markers)
     rejected = sum(m.rejected_docs for m in markers)
-    docs = pq.read_table(run.docs_table, columns=["kept", "drop_reason"])
-    rejects = pq.read_table(run.rejects_table, columns=["reason", "n_docs"])
+    docs = read_parquet_file(run.docs_table, columns=["kept", "drop_reason"])
+    rejects = read_parquet_file(run.rejects_table, columns=["reason", "n_docs"])
     outputs = run.output_files()
     output_rows = sum(pq.ParquetFile(p).metadata.num_rows for p in outputs)
     docs_kept = int(pc.sum(docs.column("kept")).as_py() or 0)

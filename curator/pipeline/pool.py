@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import multiprocessing as mp
 import os
 import signal
@@ -15,6 +16,9 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 
 PARENT_POLL_SECONDS = 0.5
+# Imported once, in the fork server, so forked workers start with them. pyarrow imports pandas (0.2 s) the
+# first time pa.array() gets a numpy array, so `curator.pipeline.preload` triggers that too.
+WORKER_PRELOAD = ("curator.pipeline.task", "curator.pipeline.stage", "curator.pipeline.preload")
 
 
 def _watch_parent(parent: int) -> None:
@@ -24,10 +28,22 @@ def _watch_parent(parent: int) -> None:
             os._exit(1)  # the driver died (kill -9, SIGTERM): stop at once, leave no half-published file
 
 
-def _worker_init(parent: int) -> None:
-    """In each worker: exit when the parent dies, and leave Ctrl-C to the parent (no traceback per worker)."""
+def _worker_init() -> None:
+    """In each worker: exit when the parent dies, and leave Ctrl-C to the parent (no traceback per worker).
+
+    The parent is the driver (spawn) or the fork server, which exits as soon as the driver is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = os.getppid()
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="curator-parent-watch").start()
+
+
+def _context():
+    """Fork server where there is one (workers fork from a process that imported curator once), else spawn."""
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(list(WORKER_PRELOAD))
+        return ctx
+    return mp.get_context("spawn")
 
 
 def _is_main_guard(test: ast.expr) -> bool:
@@ -93,13 +109,18 @@ class WorkerPool:
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.workers,
-                mp_context=mp.get_context("spawn"),
-                initializer=_worker_init,
-                initargs=(os.getpid(),),
-            )
+            # the driver waits while workers index: load what its global passes will need meanwhile
+            threading.Thread(target=importlib.import_module, args=("curator.pipeline.preload",), daemon=True).start()
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=_context(), initializer=_worker_init)
         return self._pool
+
+    def warm(self, fn: Callable, *args) -> None:
+        """Start the workers now and run `fn(*args)` once in each (imports, models), without waiting, so their
+        start-up overlaps with what the driver does before the first pass. Errors are left to the tasks."""
+        if self.workers > 1:
+            pool = self._executor()
+            for _ in range(self.workers):
+                pool.submit(fn, *args)
 
     def outcomes(self, fn: Callable, pending: list[int], args_of: Callable[[int], tuple]) -> Iterator:
         """(task, fn(*args_of(task)) or the exception it raised) for each pending task, as they finish."""
@@ -138,19 +159,11 @@ class WorkerPool:
         for p in processes:
             p.join(timeout=5)
 
-    def close(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True)
-
     def __enter__(self) -> WorkerPool:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.terminate()
+        self.terminate()  # every task has finished or failed by now: idle workers need no orderly shutdown
 
 
 def run_tasks(
