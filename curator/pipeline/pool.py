@@ -21,20 +21,25 @@ PARENT_POLL_SECONDS = 0.5
 WORKER_PRELOAD = ("curator.pipeline.task", "curator.pipeline.stage", "curator.pipeline.preload")
 
 
-def _watch_parent(parent: int) -> None:
-    while True:
-        time.sleep(PARENT_POLL_SECONDS)
-        if os.getppid() != parent:
-            os._exit(1)  # the driver died (kill -9, SIGTERM): stop at once, leave no half-published file
+def _watch_driver() -> None:
+    """Block until the driver is gone, then exit at once (kill -9, SIGTERM: leave no half-published file).
+
+    multiprocessing hands every spawn or fork-server child a sentinel whose other end only the driver holds;
+    it reads as closed the moment the driver dies, whoever reaps it."""
+    driver = mp.parent_process()
+    if driver is not None:
+        driver.join()
+    else:  # not started by multiprocessing: fall back to watching the parent pid
+        parent = os.getppid()
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_SECONDS)
+    os._exit(1)
 
 
 def _worker_init() -> None:
-    """In each worker: exit when the parent dies, and leave Ctrl-C to the parent (no traceback per worker).
-
-    The parent is the driver (spawn) or the fork server, which exits as soon as the driver is gone."""
+    """In each worker: exit when the driver dies, and leave Ctrl-C to it (no traceback per worker)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    parent = os.getppid()
-    threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="curator-parent-watch").start()
+    threading.Thread(target=_watch_driver, daemon=True, name="curator-driver-watch").start()
 
 
 def _context():

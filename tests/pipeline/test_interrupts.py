@@ -53,13 +53,24 @@ def _start(tmp_path: Path) -> tuple[subprocess.Popen, Path]:
     return proc, run
 
 
+def _descendants(pid: int) -> list[int]:
+    found, frontier = [], [pid]
+    while frontier:
+        kids = [c for p in frontier for c in _children(p)]
+        found += kids
+        frontier = kids
+    return found
+
+
 def _wait_for_work(proc: subprocess.Popen, run: Path) -> list[int]:
-    """The worker pids once both workers run and at least one task finished."""
+    """Every process under the driver (fork server, workers, resource tracker) once two workers run and at
+    least one task finished. Workers are the driver's grandchildren (fork server) or children (spawn)."""
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
-        workers = [p for p in _children(proc.pid) if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
+        tree = _descendants(proc.pid)
+        workers = [p for p in tree if p not in _children(proc.pid)] or tree
         if len(workers) >= 2 and any((run / "completions").glob("task-*.json")):
-            return workers
+            return tree
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.05)
     raise AssertionError("the run did not start its workers in time")
