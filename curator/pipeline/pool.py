@@ -36,8 +36,11 @@ def _watch_driver() -> None:
     os._exit(1)
 
 
-def _worker_init() -> None:
-    """In each worker: exit when the driver dies, and leave Ctrl-C to it (no traceback per worker)."""
+def _worker_init(environ: dict[str, str]) -> None:
+    """In each worker: the driver's environment as it is now (the fork server kept the one it started with),
+    exit when the driver dies, and leave Ctrl-C to it (no traceback per worker)."""
+    os.environ.clear()
+    os.environ.update(environ)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_watch_driver, daemon=True, name="curator-driver-watch").start()
 
@@ -116,7 +119,9 @@ class WorkerPool:
         if self._pool is None:
             # the driver waits while workers index: load what its global passes will need meanwhile
             threading.Thread(target=importlib.import_module, args=("curator.pipeline.preload",), daemon=True).start()
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=_context(), initializer=_worker_init)
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=_context(), initializer=_worker_init, initargs=(dict(os.environ),)
+            )
         return self._pool
 
     def warm(self, fn: Callable, *args) -> None:
