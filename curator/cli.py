@@ -19,6 +19,9 @@ app = typer.Typer(
 )
 
 
+QUIET_HELP = "no progress bars or step table: one summary line (and warnings)"
+
+
 def _fail(exc: CuratorError) -> None:
     """Print the error and exit with its class's code: 2 usage/config/path, 1 run or data problem (README)."""
     typer.echo(f"error: {exc}", err=True)
@@ -64,7 +67,7 @@ def run(
     overwrite: bool = typer.Option(
         False, "--overwrite", help="start again: remove what an earlier run wrote into this run folder (only that)"
     ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress output"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
 ) -> None:
     """Run a pipeline into a run folder: output/, stats/, rejects/, completions/, logs/."""
     from curator.pipeline.config import load_pipeline
@@ -187,7 +190,7 @@ def dedup(
     id_field: str = typer.Option("id", "--id-field"),
     workers: int | None = typer.Option(None, "--workers", "-w", min=1),
     overwrite: bool = typer.Option(False, "--overwrite"),
-    quiet: bool = typer.Option(False, "--quiet", "-q"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
 ) -> None:
     """Deduplicate documents on their own: exact then MinHash near-duplicates, into a run folder."""
     from curator.pipeline.config import parse_pipeline
@@ -245,7 +248,7 @@ def dsir(
     id_field: str = typer.Option("id", "--id-field"),
     workers: int | None = typer.Option(None, "--workers", "-w", min=1),
     overwrite: bool = typer.Option(False, "--overwrite"),
-    quiet: bool = typer.Option(False, "--quiet", "-q"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
 ) -> None:
     """Select the k documents of a raw pool that look most like a target (DSIR), and report the KL reduction."""
     from curator.pipeline.config import parse_pipeline
