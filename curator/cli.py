@@ -100,6 +100,8 @@ def _run_and_report(config, out: Path, workers: int | None, overwrite: bool, qui
     if not quiet:
         _print_step_notes(config)
     summary = run_pipeline(config, out, workers=workers, overwrite=overwrite, quiet=quiet)
+    if summary.tasks_run == 0:
+        typer.echo(f"{out}: all {summary.tasks:,} tasks were already done; nothing was run again", err=True)
     if quiet:
         typer.echo(_counts_line(summary))
     else:
@@ -456,6 +458,14 @@ def buckets_report(
     typer.echo("written: " + ", ".join(str(p) for p in paths.values()))
 
 
+def _is_folder(arg: str) -> bool:
+    """True for an existing folder; False for anything else, a long SQL query included (no OSError)."""
+    try:
+        return Path(arg).is_dir()
+    except (OSError, ValueError):
+        return False
+
+
 @app.command()
 def sql(
     args: list[str] = typer.Argument(
@@ -475,7 +485,7 @@ def sql(
     from curator.stats.query import run_query
     from curator.stats.views import connect
 
-    query = None if Path(args[-1]).is_dir() else args[-1]
+    query = None if _is_folder(args[-1]) else args[-1]
     run_dirs = args if query is None else args[:-1]
     try:
         con, notes, views = connect(run_dirs, db)

@@ -84,6 +84,11 @@ def find_files(path: str, fmt: str = "auto") -> tuple[Path, list[Path]]:
     cache: dict[Path, bool] = {}
     if any(ch in path for ch in "*?["):
         root = _glob_root(path)
+        if is_run_folder(root):
+            raise ConfigError(
+                f"input '{path}' reads a curator run folder's own tables; for the documents it kept use "
+                f"'{root / 'output'}' (or a glob under it)"
+            )
         files = [Path(p) for p in glob.glob(path, recursive=True) if os.path.isfile(p)]
         files = [p for p in files if not _inside_run_folder(p, root, cache)]
     elif os.path.isdir(path):

@@ -103,7 +103,7 @@ def _run_claimed(run: RunFolder, config: PipelineConfig, shards, pool: WorkerPoo
     if pending:
         for position in global_positions(config.build_steps()):
             run_stage(run, config, shards, position, pool, quiet, log)
-    progress = TaskProgress(len(shards), done=len(shards) - len(pending), quiet=quiet)
+    progress = TaskProgress(len(shards), done=len(shards) - len(pending), quiet=quiet, label="final pass")
     try:
         failures = run_tasks(
             pool,

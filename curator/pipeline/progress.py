@@ -15,7 +15,7 @@ class TaskProgress:
     """Counts finished tasks and documents; draws a tqdm bar or prints a line at most every `every` s."""
 
     def __init__(self, total: int, done: int = 0, quiet: bool = False, every: float = 10.0, label="tasks"):
-        self.total, self.done = total, done
+        self.total, self.done, self.label = total, done, label
         self.docs = self.kept = 0
         self.mode = "silent" if quiet else ("bar" if interactive() else "lines")
         self.every = every
@@ -40,8 +40,8 @@ class TaskProgress:
                 self._last = now
                 rate = self.docs / max(now - self._start, 1e-9)
                 print(
-                    f"[curator] {self.done}/{self.total} tasks, {self.docs:,} docs read, {self.kept:,} kept, "
-                    f"{rate:,.0f} docs/s",
+                    f"[curator] {self.label}: {self.done}/{self.total} tasks, {self.docs:,} docs read "
+                    f"this session, {self.kept:,} kept, {rate:,.0f} docs/s",
                     file=sys.stderr,
                     flush=True,
                 )

@@ -17,7 +17,10 @@ from curator.errors import RunError
 from curator.pipeline.config import parse_pipeline
 from curator.stats.views import connect
 
-SCORE_TYPES = (pa.float16(), pa.float32(), pa.float64())
+SCORE_TYPES = (pa.float16(), pa.float32(), pa.float64(), pa.int32(), pa.int64())
+# integer stats columns that are lengths or bookkeeping (the histograms and dedup sections cover them)
+NOT_SCORES = {"n_chars", "n_words", "n_tokens", "dup_cluster_size", "dsir_length", "dsir_copies"}
+NOT_SCORES |= {"dd_tokens", "dd_dropped_tokens", "dd_pieces", "dd_buckets"}
 QUANTILES = (0.01, 0.1, 0.5, 0.9, 0.99)
 EXTREMES = 5  # shortest / longest documents listed
 TOP_LANGUAGES = 6
@@ -208,7 +211,7 @@ def corpus_report(run_dir: str | Path) -> dict:
     has_tokens = "n_tokens" in columns
     sources, flow = _flow(con, [s.name for s in steps], has_tokens)
     declared = {name: dtype for s in steps for name, dtype in s.stats_columns.items()}
-    score_columns = [c for c, t in declared.items() if t in SCORE_TYPES and c in columns]
+    score_columns = [c for c, t in declared.items() if t in SCORE_TYPES and c in columns and c not in NOT_SCORES]
     drops = _rows(
         con,
         "SELECT drop_step AS step, drop_reason AS reason, count(*) AS docs, sum(n_bytes) AS bytes FROM docs "

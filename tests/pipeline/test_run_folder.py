@@ -82,6 +82,8 @@ def test_a_run_folder_as_input_says_to_read_its_output(tmp_path, corpus):
     run_pipeline(_config(corpus), tmp_path / "run", workers=1, quiet=True)
     with pytest.raises(ConfigError, match="is a curator run folder.*output"):
         run_pipeline(_config(tmp_path / "run"), tmp_path / "run2", workers=1, quiet=True)
+    with pytest.raises(ConfigError, match="run folder's own tables.*output"):
+        run_pipeline(_config(str(tmp_path / "run" / "**" / "*.parquet")), tmp_path / "run2", workers=1, quiet=True)
     chained = run_pipeline(_config(tmp_path / "run" / "output"), tmp_path / "run2", workers=1, quiet=True)
     assert chained.records == 150
 

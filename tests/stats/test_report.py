@@ -57,7 +57,8 @@ def test_duplicates_languages_histograms_scores(curated_run):
             want = [d for d in docs if d["source"] == source and 2**b <= max(d["n_bytes"], 1) < 2 ** (b + 1)]
             assert v["docs"] == len(want) and v["kept"] == sum(d["kept"] for d in want)
     scores = report["scores"]
-    assert {"lang_score", "alpha_word_frac"} <= set(scores)
+    assert {"lang_score", "alpha_word_frac", "content_words", "stop_words"} <= set(scores)  # integer scores too
+    assert not {"n_words", "dup_cluster_size"} & set(scores)  # lengths and bookkeeping are not scores
     values = sorted(d["alpha_word_frac"] for d in docs if d["alpha_word_frac"] is not None)
     assert scores["alpha_word_frac"]["n"] == len(values)
     assert math.isclose(scores["alpha_word_frac"]["quantiles"]["p50"], (values[(len(values) - 1) // 2] + values[len(values) // 2]) / 2)  # noqa: E501

@@ -161,3 +161,16 @@ def test_a_damaged_table_is_a_run_problem(runs, tmp_path):
 def test_table_printing_caps_rows(runs):
     result = cli(runs[0], "SELECT id FROM docs", "--max-rows", "3")
     assert "(3 rows, more not shown)" in result.output
+
+
+def test_a_long_query_is_a_query_not_a_path(runs):
+    """A query over 255 bytes used to be tested as a folder name and crash with 'File name too long'."""
+    query = (
+        "SELECT d.source, count(*) AS n, avg(d.n_bytes) AS mean_bytes, min(d.row) AS first_row "
+        "FROM docs d JOIN docs e ON d.id = e.id AND d.file = e.file AND d.row = e.row "
+        "WHERE d.kept OR NOT d.kept GROUP BY ALL HAVING count(*) > 0 ORDER BY d.source, n DESC, mean_bytes, first_row"
+    )
+    assert len(query.encode()) > 255
+    result = cli(runs[0], query, "--format", "csv")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == "source,n,mean_bytes,first_row"
