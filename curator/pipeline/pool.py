@@ -1,4 +1,4 @@
-"""One worker pool per run: tasks run in this process or in spawn workers that die with their parent."""
+"""One worker pool per run: tasks run in this process or in fork-server/spawn workers that die with the driver."""
 
 from __future__ import annotations
 
@@ -93,7 +93,7 @@ def unguarded_main_call() -> tuple[str, int] | None:
 
 
 class WorkerPool:
-    """A spawn process pool started once per run and reused by every pass (index passes, the task pass).
+    """A process pool (fork server, else spawn) started once per run and reused by every pass.
 
     Workers import curator once, exit when the driver dies, and ignore SIGINT: Ctrl-C or SIGTERM in the
     driver cancels queued tasks and terminates the workers. One worker (or one task) runs in this process.
