@@ -1,0 +1,245 @@
+"""MixtureDataset reads samples by (domain, window); MixtureLoader feeds it the scheduler's batches and checkpoints.
+
+The scheduler runs in the training process only. DataLoader workers (processes) or a thread pool receive a
+batch descriptor (domains, windows, sample ids, step) and read token windows from the store's memmaps, so
+what is sampled never depends on the number of workers, on threads vs processes, or on timing. The loader
+counts a batch as consumed when the training loop receives it (prefetched batches are not consumed), so
+`state_dict()` resumes exactly after the last batch the loop saw.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+
+from curator.errors import ConfigError
+from curator.loader.mixture import MixtureConfig, load_mixture
+from curator.loader.scheduler import GlobalBatch, MixtureScheduler
+from curator.loader.store import TokenStore
+
+
+class MixtureDataset(torch.utils.data.Dataset):
+    """Packed samples of `seq_len` tokens: window w of a domain is its tokens [w*L, w*L + L + 1); labels are
+    the inputs shifted by one. `segment_ids` count documents inside a sample (they step after each EOS) so a
+    trainer can mask attention across documents. Memory: one batch of tokens; the store stays memory-mapped.
+    """
+
+    def __init__(self, store: str | Path, domains: list[str], seq_len: int):
+        self.store_root = str(store)
+        self.domain_names = list(domains)
+        self.seq_len = int(seq_len)
+        self._store: TokenStore | None = None
+        self._domains = None
+
+    def _open(self) -> None:
+        self._store = TokenStore(self.store_root)
+        self._domains = [self._store.domain(n) for n in self.domain_names]
+
+    def __getstate__(self) -> dict:  # memmaps are reopened in each worker, never pickled
+        state = dict(self.__dict__)
+        state["_store"] = state["_domains"] = None
+        return state
+
+    def windows(self) -> list[int]:
+        """Full samples per domain: (tokens - 1) // seq_len (a sample needs one more token for its labels)."""
+        if self._domains is None:
+            self._open()
+        return [max(0, (d.tokens - 1) // self.seq_len) for d in self._domains]
+
+    def __len__(self) -> int:
+        return sum(self.windows())
+
+    def __getitem__(self, index):
+        raise TypeError("MixtureDataset is read in batches chosen by the scheduler; use MixtureLoader")
+
+    def __getitems__(self, batch: GlobalBatch) -> dict:
+        if self._domains is None:
+            self._open()
+        n, length = len(batch.domains), self.seq_len
+        tokens = np.empty((n, length + 1), np.int64)
+        for i in range(n):
+            tokens[i] = self._domains[batch.domains[i]].read(int(batch.windows[i]) * length, length + 1)
+        inputs = tokens[:, :-1]
+        is_eos = inputs == self._store.eos_id
+        segments = np.cumsum(is_eos, axis=1, dtype=np.int32) - is_eos
+        return {
+            "input_ids": torch.from_numpy(np.ascontiguousarray(inputs)),
+            "labels": torch.from_numpy(np.ascontiguousarray(tokens[:, 1:])),
+            "segment_ids": torch.from_numpy(segments),
+            "domain_id": torch.from_numpy(batch.domains.astype(np.int64)),
+            "sample_id": torch.from_numpy(batch.sample_ids),
+            "n_tokens": torch.full((n,), length, dtype=torch.int64),
+            "step": batch.step,
+        }
+
+
+def _identity(batch):
+    return batch
+
+
+class _Descriptors:
+    """The batch sampler a DataLoader iterates: each item is this rank's part of the next global batch."""
+
+    def __init__(self, loader: MixtureLoader):
+        self.loader = loader
+
+    def __iter__(self):
+        return self.loader._descriptors()
+
+
+class MixtureLoader:
+    """Iterate it in the training loop: batches of this rank's samples, weights changeable at any step,
+    `state_dict()` for checkpoints.
+
+    backend: "thread" (a thread pool reads ahead; the fastest on few cores) or "process" (torch DataLoader
+    workers); num_workers 0 reads in the loop's thread. The horizon of the mixture must exceed the batches in
+    flight (num_workers x prefetch for processes, prefetch for threads), else a weight change could land in a
+    batch already handed out: that is refused at construction with the horizon needed.
+    """
+
+    def __init__(
+        self,
+        mixture: MixtureConfig | str | Path,
+        rank: int | None = None,
+        world_size: int | None = None,
+        num_workers: int = 0,
+        backend: Literal["thread", "process"] = "thread",
+        prefetch: int = 2,
+    ):
+        self.config = mixture if isinstance(mixture, MixtureConfig) else load_mixture(mixture)
+        cfg = self.config
+        if rank is None or world_size is None:
+            dist = torch.distributed
+            ready = dist.is_available() and dist.is_initialized()
+            rank, world_size = (dist.get_rank(), dist.get_world_size()) if ready else (0, 1)
+        if cfg.global_batch % world_size:
+            raise ConfigError(f"global_batch {cfg.global_batch} does not split over {world_size} ranks")
+        if backend not in ("thread", "process"):
+            raise ConfigError(f"backend must be 'thread' or 'process', got {backend!r}")
+        self.rank, self.world_size = int(rank), int(world_size)
+        self.num_workers, self.backend, self.prefetch = int(num_workers), backend, max(1, int(prefetch))
+        in_flight = (
+            0 if self.num_workers == 0 else self.num_workers * self.prefetch if backend == "process" else self.prefetch
+        )
+        if cfg.horizon < in_flight + 1:
+            raise ConfigError(
+                f"horizon {cfg.horizon} is too short: {in_flight} batch(es) can be in flight ({backend} backend, "
+                f"num_workers={self.num_workers}, prefetch={self.prefetch}); set horizon >= {in_flight + 1} in the "
+                "mixture file"
+            )
+        store = TokenStore(cfg.store)
+        if cfg.tokenizer:
+            store.check_tokenizer(cfg.tokenizer)
+        self.dataset = MixtureDataset(cfg.store, cfg.names, cfg.seq_len)
+        windows = self.dataset.windows()
+        self.scheduler = MixtureScheduler(
+            windows,
+            cfg.weights,
+            cfg.global_batch,
+            seed=cfg.seed,
+            horizon=cfg.horizon,
+            max_epochs=[d.max_epochs for d in cfg.domains],
+            names=cfg.names,
+        )
+        self.fingerprint = _fingerprint(cfg, windows, store)
+        self.consumed_step = -1  # the last step the training loop received
+        self._snapshots: dict[int, dict] = {}  # scheduler state after each handed-out, not yet consumed step
+        self._initial = self.scheduler.state_dict()
+
+    # -- iteration ---------------------------------------------------------------------------------------
+
+    def _descriptors(self):
+        self._snapshots = {}
+        while True:
+            batch = self.scheduler.next_batch()
+            if batch is None:
+                return
+            self._snapshots[batch.step] = self.scheduler.state_dict()
+            yield batch.for_rank(self.rank, self.world_size)
+
+    def _batches(self):
+        if self.num_workers == 0:
+            for desc in self._descriptors():
+                yield self.dataset.__getitems__(desc)
+        elif self.backend == "thread":
+            with ThreadPoolExecutor(self.num_workers, thread_name_prefix="curator-loader") as pool:
+                pending = collections.deque()
+                for desc in self._descriptors():
+                    pending.append(pool.submit(self.dataset.__getitems__, desc))
+                    if len(pending) > self.prefetch:
+                        yield pending.popleft().result()
+                while pending:
+                    yield pending.popleft().result()
+        else:
+            yield from torch.utils.data.DataLoader(
+                self.dataset,
+                batch_sampler=_Descriptors(self),
+                collate_fn=_identity,
+                num_workers=self.num_workers,
+                prefetch_factor=self.prefetch,
+            )
+
+    def __iter__(self):
+        """Batches from where the loader stands (the start, or the step after the last consumed one)."""
+        self.scheduler.load_state_dict(self._resume_state())  # undo what an earlier iteration prefetched
+        for batch in self._batches():
+            self.consumed_step = batch["step"]
+            for s in [s for s in self._snapshots if s < self.consumed_step]:
+                del self._snapshots[s]
+            yield batch
+
+    # -- weights -----------------------------------------------------------------------------------------
+
+    def set_weights(self, weights: dict[str, float] | list[float], step: int | None = None) -> int:
+        """New domain weights decided at optimizer `step` (default: the last step received); they apply from
+        step + horizon, identically after a resume. Returns that step."""
+        if isinstance(weights, dict):
+            unknown = sorted(set(weights) - set(self.config.names))
+            if unknown:
+                raise ConfigError(
+                    f"unknown domain(s) {', '.join(unknown)}; the mixture has {', '.join(self.config.names)}"
+                )
+            weights = [float(weights.get(n, 0.0)) for n in self.config.names]
+        return self.scheduler.set_weights(weights, self.consumed_step if step is None else step)
+
+    # -- state -------------------------------------------------------------------------------------------
+
+    def _resume_state(self) -> dict:
+        """Scheduler state right after the last consumed step, with every weight change made so far."""
+        state = dict(self._snapshots.get(self.consumed_step, self._initial))
+        state["weight_log"] = [[s, list(w)] for s, w in self.scheduler.weight_log]
+        return state
+
+    def state_dict(self) -> dict:
+        return {"fingerprint": self.fingerprint, "consumed_step": self.consumed_step, "scheduler": self._resume_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        theirs, ours = state.get("fingerprint", {}), self.fingerprint
+        diff = [k for k in ours if theirs.get(k) != ours[k]]
+        if diff:
+            shown = "; ".join(f"{k}: state {theirs.get(k)!r}, loader {ours[k]!r}" for k in diff)
+            raise ConfigError(f"this state belongs to another mixture or store ({shown})")
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.consumed_step = int(state["consumed_step"])
+        self._snapshots = {}
+        self._initial = self.scheduler.state_dict()
+
+
+def _fingerprint(cfg: MixtureConfig, windows: list[int], store: TokenStore) -> dict:
+    """What a state must match to resume: domains and their sizes, sample shape, batch, seed, tokenizer."""
+    return {
+        "domains": list(cfg.names),
+        "windows": [int(w) for w in windows],
+        "seq_len": cfg.seq_len,
+        "global_batch": cfg.global_batch,
+        "seed": cfg.seed,
+        "tokenizer_sha256": store.tokenizer.get("sha256"),
+        "store": hashlib.sha256(json.dumps(store.meta.get("domains", {}), sort_keys=True).encode()).hexdigest()[:16],
+    }

@@ -1,0 +1,200 @@
+"""MixtureScheduler: global sample k -> (domain, window) by counter-based randomness; weights change exactly.
+
+Sample k's domain is the inverse CDF of the weights active at k applied to a uniform draw hashed from
+(seed, k); its window is the domain's next position through a keyed permutation of the domain's windows for
+that epoch (`permutation.py`). So the stream depends only on (seed, weight log, domain sizes, global batch),
+never on workers, threads, ranks or timing. State is O(domains + weight changes): the next step, per-domain
+cursors and the weight log. A change made at optimizer step t applies from step t + horizon, i.e. from global
+sample (t + horizon) x global_batch, and is refused if that step was already handed out (then the horizon is
+shorter than the loader's prefetch depth and the message says which horizon is needed).
+A domain with `max_epochs` stops being drawn once it has given max_epochs x its windows; its weight goes to
+the others in proportion; when every domain is spent the stream ends (at a whole global batch).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from curator.errors import ConfigError
+from curator.loader.permutation import permutation_key, permute
+from curator.text.hashing import fmix64_array
+
+DOMAIN_SHIFT = 40  # sample_id = domain << 40 | window
+
+
+def uniform_draws(seed: int, start: int, n: int) -> np.ndarray:
+    """u_k in [0, 1) for k = start..start+n-1, from (seed, k) alone."""
+    base = fmix64_array(np.array([(seed * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019) % 2**64], np.uint64))[0]
+    keys = np.arange(start, start + n, dtype=np.uint64) ^ base
+    return (fmix64_array(keys) >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
+@njit(cache=True)
+def _assign(u, weights, remaining, out):
+    """Domain of each draw by the inverse CDF of the weights of domains that still have windows; `remaining`
+    (-1 = unlimited) is decremented. Returns how many draws were assigned (fewer when every domain is spent)."""
+    k_domains = len(weights)
+    cdf = np.empty(k_domains)
+    dirty = True
+    for i in range(len(u)):
+        if dirty:
+            total = 0.0
+            for d in range(k_domains):
+                if remaining[d] != 0:
+                    total += weights[d]
+                cdf[d] = total
+            if total <= 0.0:
+                return i
+            dirty = False
+        x = u[i] * total
+        d = 0
+        while d < k_domains - 1 and (cdf[d] <= x or remaining[d] == 0):
+            d += 1
+        while remaining[d] == 0:  # x landed at the very top: take the last live domain
+            d -= 1
+        out[i] = d
+        if remaining[d] > 0:
+            remaining[d] -= 1
+            if remaining[d] == 0:
+                dirty = True
+    return len(u)
+
+
+@dataclass
+class GlobalBatch:
+    """One optimizer step's samples over all ranks, in global order."""
+
+    step: int
+    domains: np.ndarray  # int32
+    windows: np.ndarray  # int64: window index within the domain
+    sample_ids: np.ndarray  # int64: domain << 40 | window
+
+    def for_rank(self, rank: int, world_size: int) -> GlobalBatch:
+        per = len(self.domains) // world_size
+        sl = slice(rank * per, (rank + 1) * per)
+        return GlobalBatch(self.step, self.domains[sl], self.windows[sl], self.sample_ids[sl])
+
+
+class MixtureScheduler:
+    """Decides every global sample in the main process; see the module docstring for the rules."""
+
+    def __init__(
+        self,
+        windows: list[int],
+        weights: list[float],
+        global_batch: int,
+        seed: int = 0,
+        horizon: int = 2,
+        max_epochs: list[float | None] | None = None,
+        names: list[str] | None = None,
+    ):
+        self.names = list(names) if names else [f"domain{i}" for i in range(len(windows))]
+        self.windows = np.asarray(windows, np.int64)
+        if len(self.windows) != len(self.names):
+            raise ConfigError(f"{len(self.windows)} domain sizes but {len(self.names)} names")
+        empty = [n for n, w in zip(self.names, self.windows, strict=True) if w < 1]
+        if empty:
+            raise ConfigError(f"domain(s) {', '.join(empty)} hold no full sample; add data or lower seq_len")
+        if global_batch < 1 or horizon < 1:
+            raise ConfigError(f"need global_batch >= 1 and horizon >= 1; got {global_batch}, {horizon}")
+        self.global_batch, self.seed, self.horizon = int(global_batch), int(seed), int(horizon)
+        epochs = max_epochs or [None] * len(self.windows)
+        self.caps = np.array(
+            [-1 if e is None else max(1, math.floor(e * n)) for e, n in zip(epochs, self.windows, strict=True)],
+            np.int64,
+        )
+        self.step = 0  # the next global step to hand out
+        self.cursors = np.zeros(len(self.windows), np.int64)  # windows drawn so far per domain (all epochs)
+        self.weight_log: list[tuple[int, list[float]]] = [(0, self._checked(weights))]
+        self.finished = False
+
+    # -- weights ---------------------------------------------------------------------------------------
+
+    def _checked(self, weights) -> list[float]:
+        w = np.asarray(weights, np.float64)
+        if w.shape != self.windows.shape:
+            raise ConfigError(f"expected {len(self.windows)} weights ({', '.join(self.names)}), got {len(w)}")
+        if not np.all(np.isfinite(w)) or np.any(w < 0):
+            raise ConfigError(f"weights must be finite and >= 0: {w.tolist()}")
+        if abs(w.sum() - 1.0) > 1e-6:
+            raise ConfigError(f"weights must sum to 1 (they sum to {w.sum():g}): {w.tolist()}")
+        return w.tolist()
+
+    def set_weights(self, weights, step: int) -> int:
+        """New weights from optimizer step `step`'s feedback; they apply from step + horizon. Returns that step."""
+        start = int(step) + self.horizon
+        if start < self.step:
+            raise ConfigError(
+                f"a weight change at step {step} applies from step {start}, but steps up to {self.step - 1} were "
+                f"already handed to the loader; use horizon >= {self.step - int(step)} (the loader prefetches "
+                "that far ahead)"
+            )
+        if start < self.weight_log[-1][0]:
+            last = self.weight_log[-1][0]
+            raise ConfigError(f"weight changes must come in step order: one already applies from step {last}")
+        w = self._checked(weights)
+        if start == self.weight_log[-1][0]:
+            self.weight_log[-1] = (start, w)
+        else:
+            self.weight_log.append((start, w))
+        return start
+
+    def weights_at(self, step: int) -> list[float]:
+        active = self.weight_log[0][1]
+        for start, w in self.weight_log:
+            if start > step:
+                break
+            active = w
+        return active
+
+    # -- sampling --------------------------------------------------------------------------------------
+
+    def next_batch(self) -> GlobalBatch | None:
+        """The next global batch, or None once every domain is spent (the stream then ends for every rank)."""
+        if self.finished:
+            return None
+        b = self.global_batch
+        u = uniform_draws(self.seed, self.step * b, b)
+        remaining = np.where(self.caps < 0, -1, self.caps - self.cursors)
+        domains = np.empty(b, np.int64)
+        assigned = _assign(u, np.asarray(self.weights_at(self.step)), remaining, domains)
+        if assigned < b:
+            self.finished = True
+            return None
+        windows = np.empty(b, np.int64)
+        for d in np.unique(domains):
+            at = np.flatnonzero(domains == d)
+            drawn = self.cursors[d] + np.arange(len(at), dtype=np.int64)
+            n = int(self.windows[d])
+            windows[at] = permute(drawn % n, n, permutation_key(self.seed, int(d), drawn // n))
+            self.cursors[d] += len(at)
+        batch = GlobalBatch(self.step, domains.astype(np.int32), windows, (domains << DOMAIN_SHIFT) | windows)
+        self.step += 1
+        return batch
+
+    def epochs(self) -> dict[str, float]:
+        """Passes over each domain so far."""
+        return {n: float(c) / float(w) for n, c, w in zip(self.names, self.cursors, self.windows, strict=True)}
+
+    # -- state -----------------------------------------------------------------------------------------
+
+    def state_dict(self) -> dict:
+        return {
+            "step": int(self.step),
+            "cursors": self.cursors.tolist(),
+            "weight_log": [[s, list(w)] for s, w in self.weight_log],
+            "finished": bool(self.finished),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        cursors = np.asarray(state["cursors"], np.int64)
+        if cursors.shape != self.cursors.shape:
+            raise ConfigError(f"the state has {len(cursors)} domains, this mixture {len(self.cursors)}")
+        self.step = int(state["step"])
+        self.cursors = cursors
+        self.weight_log = [(int(s), [float(x) for x in w]) for s, w in state["weight_log"]]
+        self.finished = bool(state.get("finished", False))

@@ -1,0 +1,60 @@
+"""A real token store written with the store writer: three domains of synthetic documents (EOS-terminated)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+
+from curator.loader.store import TokenShardWriter, write_store_meta
+
+EOS = 0
+VOCAB = 5000
+
+
+def write_store(root, domains: dict[str, list[int]], seed: int = 0, tokenizer_sha: str = "t" * 64):
+    """Each domain: a list of shard sizes in documents; documents of 3..60 tokens (ids 1.. in a domain band)."""
+    rng = np.random.default_rng(seed)
+    meta = {}
+    for d, (name, shard_docs) in enumerate(domains.items()):
+        shards, tokens, docs = [], 0, 0
+        for task, n_docs in enumerate(shard_docs):
+            writer = TokenShardWriter(root / "domains" / name / "tokens", task, np.uint16)
+            lengths = rng.integers(3, 60, n_docs)
+            flat = rng.integers(1 + d * 1000, 1000 + d * 1000, int(lengths.sum())).astype(np.uint16)
+            flat[np.cumsum(lengths) - 1] = EOS
+            writer.write(flat, lengths)
+            info = writer.close()
+            shards.append(info)
+            tokens += info["tokens"]
+            docs += info["docs"]
+        meta[name] = {"shards": shards, "tokens": tokens, "docs": docs, "source": {"paths": ["synthetic"]}}
+    tokenizer = {"path": "synthetic", "sha256": tokenizer_sha, "vocab_size": VOCAB, "eos_id": EOS}
+    write_store_meta(root, {"tokenizer": tokenizer, "dtype": "uint16", "domains": meta, "mixture": "test"})
+    return root
+
+
+@pytest.fixture(scope="session")
+def store(tmp_path_factory):
+    root = tmp_path_factory.mktemp("store")
+    return write_store(root, {"code": [300, 200], "prose": [400], "docs": [60, 60, 60]})
+
+
+def mixture_file(tmp_path, store, **overrides):
+    data = {
+        "name": "t",
+        "store": str(store),
+        "seq_len": 32,
+        "global_batch": 8,
+        "horizon": 3,
+        "seed": 7,
+        "domains": [
+            {"name": "code", "weight": 0.5},
+            {"name": "prose", "weight": 0.3},
+            {"name": "docs", "weight": 0.2, "max_epochs": 2},
+        ],
+    }
+    data.update(overrides)
+    path = tmp_path / "mixture.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
