@@ -1,0 +1,168 @@
+"""MixtureLoader through real readers: the same stream for every backend, exact resume, ranks, bad input."""
+
+import numpy as np
+import pytest
+import torch
+
+from curator.errors import ConfigError, RunError
+from curator.loader.dataset import MixtureLoader
+from curator.loader.mixture import load_mixture
+from curator.loader.store import TokenStore
+from tests.loader.conftest import EOS, mixture_file, write_store
+
+BACKENDS = [
+    dict(num_workers=0),
+    dict(num_workers=1, backend="thread", prefetch=2),
+    dict(num_workers=2, backend="thread", prefetch=2),
+    dict(num_workers=2, backend="process", prefetch=1),
+]
+
+
+def _ids(batches) -> list[list[int]]:
+    return [b["sample_id"].tolist() for b in batches]
+
+
+def _take(loader, n):
+    out = []
+    for batch in loader:
+        out.append(batch)
+        if len(out) == n:
+            break
+    return out
+
+
+@pytest.fixture
+def mixture(tmp_path, store):
+    return mixture_file(tmp_path, store)
+
+
+def test_batches_hold_the_windows_the_ids_name(mixture, store):
+    loader = MixtureLoader(mixture)
+    tokens = TokenStore(store)
+    names = load_mixture(mixture).names
+    for batch in _take(loader, 5):
+        assert batch["input_ids"].shape == (8, 32) and batch["input_ids"].dtype == torch.int64
+        for row in range(8):
+            sid = int(batch["sample_id"][row])
+            domain, window = sid >> 40, sid & ((1 << 40) - 1)
+            assert domain == int(batch["domain_id"][row])
+            expected = tokens.domain(names[domain]).read(window * 32, 33)
+            assert np.array_equal(batch["input_ids"][row].numpy(), expected[:-1])
+            assert np.array_equal(batch["labels"][row].numpy(), expected[1:])
+            eos_before = np.concatenate([[0], np.cumsum(expected[:-1] == EOS)[:-1]])
+            assert np.array_equal(batch["segment_ids"][row].numpy(), eos_before)
+        assert batch["n_tokens"].tolist() == [32] * 8
+
+
+def test_the_same_stream_for_every_backend_and_worker_count(mixture):
+    streams = [_ids(_take(MixtureLoader(mixture, **kw), 30)) for kw in BACKENDS]
+    assert all(s == streams[0] for s in streams[1:])
+
+
+@pytest.mark.parametrize("resume_kw", BACKENDS)
+def test_resume_with_a_weight_change_in_flight_gives_the_identical_remaining_stream(mixture, resume_kw):
+    """Change at step 6 (applies at 9, horizon 3), checkpoint at step 7: the resumed stream is the rest."""
+    reference = MixtureLoader(mixture, num_workers=2, backend="thread")
+    ref = []
+    for batch in reference:
+        ref.append(batch)
+        if batch["step"] == 6:
+            assert reference.set_weights({"code": 0.0, "prose": 0.0, "docs": 1.0}) == 9
+        if len(ref) == 25:
+            break
+    first = MixtureLoader(mixture, num_workers=2, backend="thread")
+    head = []
+    for batch in first:
+        head.append(batch)
+        if batch["step"] == 6:
+            first.set_weights({"code": 0.0, "prose": 0.0, "docs": 1.0})
+        if batch["step"] == 7:
+            break  # the thread pool has read ahead; those batches are not consumed
+    state = first.state_dict()
+    assert state["consumed_step"] == 7
+    resumed = MixtureLoader(mixture, **resume_kw)
+    resumed.load_state_dict(state)
+    tail = _take(resumed, 25 - len(head))
+    assert [b["step"] for b in tail][:1] == [8]
+    assert _ids(head + tail) == _ids(ref)
+    assert all(set(b["domain_id"].tolist()) == {2} for b in ref if b["step"] >= 9)
+    assert not all(set(b["domain_id"].tolist()) == {2} for b in ref if b["step"] < 9)
+
+
+def test_iterating_again_continues_after_the_last_consumed_batch(mixture):
+    loader = MixtureLoader(mixture, num_workers=2, backend="thread", prefetch=2)
+    head = _take(loader, 4)
+    rest = _take(loader, 6)  # a new `for` loop: prefetched batches come again, none is skipped
+    assert [b["step"] for b in head + rest] == list(range(10))
+    assert _ids(head + rest) == _ids(_take(MixtureLoader(mixture), 10))
+
+
+def test_ranks_split_each_global_batch_and_resume_elastically(mixture):
+    single = _ids(_take(MixtureLoader(mixture, rank=0, world_size=1), 12))
+    ranks = [_ids(_take(MixtureLoader(mixture, rank=r, world_size=2), 12)) for r in range(2)]
+    assert [a + b for a, b in zip(*ranks, strict=True)] == single
+    one = MixtureLoader(mixture, rank=0, world_size=1)
+    _take(one, 5)
+    state = one.state_dict()
+    two = []
+    for r in range(2):
+        loader = MixtureLoader(mixture, rank=r, world_size=2)
+        loader.load_state_dict(state)
+        two.append(_ids(_take(loader, 7)))
+    assert [a + b for a, b in zip(*two, strict=True)] == single[5:]
+    with pytest.raises(ConfigError, match="does not split over 3 ranks"):
+        MixtureLoader(mixture, rank=0, world_size=3)
+
+
+def test_a_horizon_shorter_than_the_prefetch_is_refused_with_the_one_needed(tmp_path, store):
+    short = mixture_file(tmp_path, store, horizon=2)
+    with pytest.raises(ConfigError, match="set horizon >= 5"):
+        MixtureLoader(short, num_workers=2, backend="process", prefetch=2)
+    MixtureLoader(short, num_workers=1, backend="thread", prefetch=1)  # 1 in flight: horizon 2 is enough
+
+
+def test_a_state_from_another_mixture_is_refused_naming_the_difference(tmp_path, store, mixture):
+    state = MixtureLoader(mixture).state_dict()
+    other = MixtureLoader(mixture_file(tmp_path, store, seed=8))
+    with pytest.raises(ConfigError, match="seed: state 7, loader 8"):
+        other.load_state_dict(state)
+
+
+def test_bad_weights_and_domains(mixture):
+    loader = MixtureLoader(mixture)
+    _take(loader, 1)
+    with pytest.raises(ConfigError, match="unknown domain.*cod\\b"):
+        loader.set_weights({"cod": 1.0})
+    with pytest.raises(ConfigError, match="sum to 1"):
+        loader.set_weights({"code": 0.5})
+
+
+def test_max_epochs_ends_the_domain(tmp_path, store):
+    capped = mixture_file(
+        tmp_path,
+        store,
+        domains=[{"name": "docs", "weight": 1.0, "max_epochs": 1}],
+    )
+    loader = MixtureLoader(capped)
+    windows = loader.dataset.windows()[0]
+    batches = list(loader)
+    assert len(batches) == windows // 8
+    seen = np.concatenate([b["sample_id"].numpy() for b in batches])
+    assert len(set(seen.tolist())) == len(seen)  # one epoch: no window twice
+
+
+def test_truncated_shard_and_foreign_tokenizer_are_named(tmp_path):
+    root = write_store(tmp_path / "s", {"a": [50, 50]})
+    shard = root / "domains" / "a" / "tokens" / "task-00001.u16"
+    shard.write_bytes(shard.read_bytes()[:-10])
+    with pytest.raises(RunError, match="task-00001.u16.*truncated"):
+        TokenStore(root).domain("a")
+    ok = write_store(tmp_path / "ok", {"a": [50]})
+    tok = tmp_path / "tokenizer.json"
+    tok.write_text("{}")
+    with pytest.raises(ConfigError, match="was built with tokenizer"):
+        MixtureLoader(mixture_file(tmp_path, ok, tokenizer=str(tok), domains=[{"name": "a", "weight": 1.0}]))
+    with pytest.raises(ConfigError, match="has no domain 'b'"):
+        MixtureLoader(mixture_file(tmp_path, ok, domains=[{"name": "b", "weight": 1.0}]))
+    with pytest.raises(ConfigError, match="mixture build"):
+        MixtureLoader(mixture_file(tmp_path, tmp_path / "nowhere"))
