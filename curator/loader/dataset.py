@@ -23,6 +23,7 @@ from curator.errors import ConfigError
 from curator.loader.mixture import MixtureConfig, load_mixture
 from curator.loader.scheduler import GlobalBatch, MixtureScheduler
 from curator.loader.store import TokenStore
+from curator.stats.mixture_log import MixtureLogWriter
 
 
 class MixtureDataset(torch.utils.data.Dataset):
@@ -112,6 +113,9 @@ class MixtureLoader:
         num_workers: int = 0,
         backend: Literal["thread", "process"] = "thread",
         prefetch: int = 2,
+        log_dir: str | Path | None = None,
+        log_every: int = 100,
+        policy: str = "static",
     ):
         self.config = mixture if isinstance(mixture, MixtureConfig) else load_mixture(mixture)
         cfg = self.config
@@ -152,6 +156,8 @@ class MixtureLoader:
         self.consumed_step = -1  # the last step the training loop received
         self._snapshots: dict[int, dict] = {}  # scheduler state after each handed-out, not yet consumed step
         self._initial = self.scheduler.state_dict()
+        self.log_every = max(1, int(log_every))
+        self._log = MixtureLogWriter(log_dir, policy) if log_dir is not None else None
 
     # -- iteration ---------------------------------------------------------------------------------------
 
@@ -193,11 +199,21 @@ class MixtureLoader:
             self.consumed_step = batch["step"]
             for s in [s for s in self._snapshots if s < self.consumed_step]:
                 del self._snapshots[s]
+            if self._log is not None and self.consumed_step % self.log_every == 0:
+                self._log_weights(self.consumed_step, self.consumed_step)
             yield batch
+        self.close()  # the stream ended (every domain spent)
+
+    def close(self) -> None:
+        """Flush the mixture log (also done by `state_dict()` and at the end of the stream)."""
+        if self._log is not None:
+            self._log.flush()
 
     # -- weights -----------------------------------------------------------------------------------------
 
-    def set_weights(self, weights: dict[str, float] | list[float], step: int | None = None) -> int:
+    def set_weights(
+        self, weights: dict[str, float] | list[float], step: int | None = None, losses: dict[str, float] | None = None
+    ) -> int:
         """New domain weights decided at optimizer `step` (default: the last step received); they apply from
         step + horizon, identically after a resume. Returns that step."""
         if isinstance(weights, dict):
@@ -207,7 +223,24 @@ class MixtureLoader:
                     f"unknown domain(s) {', '.join(unknown)}; the mixture has {', '.join(self.config.names)}"
                 )
             weights = [float(weights.get(n, 0.0)) for n in self.config.names]
-        return self.scheduler.set_weights(weights, self.consumed_step if step is None else step)
+        step = self.consumed_step if step is None else int(step)
+        start = self.scheduler.set_weights(weights, step)
+        if self._log is not None:
+            self._log_weights(step, start, losses)
+        return start
+
+    def _log_weights(self, step: int, start: int, losses: dict[str, float] | None = None) -> None:
+        """One mixture-log row per domain: the weights active from `start`, and the tokens each domain had
+        served up to the last consumed step (realised mixture = their differences over steps)."""
+        names = self.config.names
+        cursors = self._resume_state()["cursors"]
+        self._log.log(
+            step,
+            start * self.config.global_batch,
+            dict(zip(names, self.scheduler.weights_at(start), strict=True)),
+            losses=losses,
+            tokens={n: int(c) * self.config.seq_len for n, c in zip(names, cursors, strict=True)},
+        )
 
     # -- state -------------------------------------------------------------------------------------------
 
@@ -218,6 +251,8 @@ class MixtureLoader:
         return state
 
     def state_dict(self) -> dict:
+        if self._log is not None:
+            self._log.flush()  # the log holds every row up to this checkpoint
         return {"fingerprint": self.fingerprint, "consumed_step": self.consumed_step, "scheduler": self._resume_state()}
 
     def load_state_dict(self, state: dict) -> None:

@@ -166,3 +166,28 @@ def test_truncated_shard_and_foreign_tokenizer_are_named(tmp_path):
         MixtureLoader(mixture_file(tmp_path, ok, domains=[{"name": "b", "weight": 1.0}]))
     with pytest.raises(ConfigError, match="mixture build"):
         MixtureLoader(mixture_file(tmp_path, tmp_path / "nowhere"))
+
+
+def test_weight_changes_and_realised_tokens_go_to_the_mixture_log(tmp_path, mixture):
+    import duckdb
+
+    run = tmp_path / "train"
+    loader = MixtureLoader(mixture, log_dir=run, log_every=5, policy="schedule")
+    for batch in loader:
+        if batch["step"] == 6:
+            loader.set_weights({"code": 0.2, "prose": 0.2, "docs": 0.6}, losses={"code": 2.5})
+        if batch["step"] == 20:
+            break
+    loader.state_dict()  # a checkpoint flushes the log
+    rows = duckdb.sql(
+        f"SELECT step, sample_index, domain, weight, policy, domain_loss, tokens_seen "
+        f"FROM read_parquet('{run}/stats/mixture_log/*.parquet') ORDER BY step, sample_index, domain"
+    ).fetchall()
+    change = [r for r in rows if r[0] == 6 and r[1] == 9 * 8]
+    assert {r[2]: r[3] for r in change} == {"code": 0.2, "prose": 0.2, "docs": 0.6}
+    assert {r[2]: r[5] for r in change}["code"] == 2.5 and {r[4] for r in rows} == {"schedule"}
+    periodic = {r[0] for r in rows if r[1] == r[0] * 8}
+    assert periodic == {0, 5, 10, 15, 20}
+    at20 = {r[2]: r[6] for r in rows if r[0] == 20 and r[1] == 160}
+    assert sum(at20.values()) == 21 * 8 * 32  # steps 0..20 consumed, 8 samples of 32 tokens each
+    assert {r[2]: r[3] for r in rows if r[0] == 10 and r[1] == 80} == {"code": 0.2, "prose": 0.2, "docs": 0.6}
