@@ -17,51 +17,45 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 
 from curator.errors import ConfigError
-from curator.loader.permutation import permutation_key, permute
-from curator.text.hashing import fmix64_array
+from curator.loader.permutation import fmix64_np, permutation_key, permute
 
 DOMAIN_SHIFT = 40  # sample_id = domain << 40 | window
 
 
 def uniform_draws(seed: int, start: int, n: int) -> np.ndarray:
     """u_k in [0, 1) for k = start..start+n-1, from (seed, k) alone."""
-    base = fmix64_array(np.array([(seed * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019) % 2**64], np.uint64))[0]
+    base = fmix64_np(np.array([(seed * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019) % 2**64], np.uint64))[0]
     keys = np.arange(start, start + n, dtype=np.uint64) ^ base
-    return (fmix64_array(keys) >> np.uint64(11)).astype(np.float64) * 2.0**-53
+    return (fmix64_np(keys) >> np.uint64(11)).astype(np.float64) * 2.0**-53
 
 
-@njit(cache=True)
-def _assign(u, weights, remaining, out):
+def assign_domains(u: np.ndarray, weights: np.ndarray, remaining: np.ndarray) -> np.ndarray:
     """Domain of each draw by the inverse CDF of the weights of domains that still have windows; `remaining`
-    (-1 = unlimited) is decremented. Returns how many draws were assigned (fewer when every domain is spent)."""
-    k_domains = len(weights)
-    cdf = np.empty(k_domains)
-    dirty = True
-    for i in range(len(u)):
-        if dirty:
-            total = 0.0
-            for d in range(k_domains):
-                if remaining[d] != 0:
-                    total += weights[d]
-                cdf[d] = total
-            if total <= 0.0:
-                return i
-            dirty = False
-        x = u[i] * total
-        d = 0
-        while d < k_domains - 1 and (cdf[d] <= x or remaining[d] == 0):
-            d += 1
-        while remaining[d] == 0:  # x landed at the very top: take the last live domain
-            d -= 1
-        out[i] = d
+    (-1 = unlimited) is decremented in place. Shorter than `u` when every domain is spent."""
+    live = remaining != 0
+    w = np.where(live, weights, 0.0)
+    total = w.sum()
+    if total <= 0:
+        return np.empty(0, np.int64)
+    cdf = np.cumsum(w)
+    domains = np.minimum(np.searchsorted(cdf, u * total, side="right"), len(w) - 1)
+    while not live[domains].all():  # float edge: the top of the CDF maps to the last live domain
+        domains = np.where(live[domains], domains, np.flatnonzero(live)[-1])
+    counts = np.bincount(domains, minlength=len(w))
+    capped = remaining >= 0
+    if not np.any(capped & (counts > remaining)):  # the usual case: no cap is reached inside this batch
+        remaining[capped] -= counts[capped]
+        return domains
+    for i in range(len(u)):  # a cap is reached: redraw from where it is, with that domain gone
+        d = domains[i]
+        if remaining[d] == 0:
+            rest = assign_domains(u[i:], weights, remaining)
+            return np.concatenate([domains[:i], rest])
         if remaining[d] > 0:
             remaining[d] -= 1
-            if remaining[d] == 0:
-                dirty = True
-    return len(u)
+    return domains
 
 
 @dataclass
@@ -160,9 +154,8 @@ class MixtureScheduler:
         b = self.global_batch
         u = uniform_draws(self.seed, self.step * b, b)
         remaining = np.where(self.caps < 0, -1, self.caps - self.cursors)
-        domains = np.empty(b, np.int64)
-        assigned = _assign(u, np.asarray(self.weights_at(self.step)), remaining, domains)
-        if assigned < b:
+        domains = assign_domains(u, np.asarray(self.weights_at(self.step)), remaining)
+        if len(domains) < b:
             self.finished = True
             return None
         windows = np.empty(b, np.int64)
