@@ -111,7 +111,7 @@ def _build_domain(
         if overwrite:
             shutil.rmtree(folder / "tokens", ignore_errors=True)
         shards = copy_buckets(domain.name, Path(os.path.abspath(source.buckets)), folder, tokenizer)
-        return {**_totals(shards), **info}
+        return {**_nonempty(domain, _totals(shards), folder), **info}
     steps = [{"tokenize": {"tokenizer": tokenizer["path"]}}, {"token_store": {"dtype": tokenizer["dtype"]}}]
     about = f"mixture '{mixture.name}' domain '{domain.name}'; tokenizer sha256 {tokenizer['sha256']}"
     if isinstance(source, PathSource):
@@ -133,7 +133,16 @@ def _build_domain(
             f"domain '{domain.name}': the token shards hold {totals['docs']:,} documents but the run kept "
             f"{summary.kept:,}; rebuild it with --overwrite"
         )
-    return {**totals, **info}
+    return {**_nonempty(domain, totals, folder), **info}
+
+
+def _nonempty(domain: DomainConfig, totals: dict, folder: Path) -> dict:
+    if totals["docs"] == 0:
+        raise ConfigError(
+            f"domain '{domain.name}': its source gave no documents (see {folder}: stats/, rejects/); "
+            "check the `from:` paths and field names"
+        )
+    return totals
 
 
 def _pipeline(domain: DomainConfig, about: str, inputs: list[dict], steps: list[dict]) -> PipelineConfig:

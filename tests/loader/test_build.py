@@ -13,6 +13,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from curator.buckets.shards import BucketStore
 from curator.buckets.tokenizer import EOS_TOKEN, load_tokenizer, train_tokenizer
 from curator.cli import app
 from curator.errors import ConfigError, RunError
@@ -258,3 +259,37 @@ def test_cli_build_and_show(world, built, tmp_path):
     assert bad.exit_code == 2 and "matched 0 kept documents" in bad.output
     unbuilt = runner.invoke(app, ["mixture", "show", str(mixture)])
     assert unbuilt.exit_code == 2 and "curator mixture build" in unbuilt.output
+
+
+def test_buckets_domain_is_the_dd_runs_sequences(world, tmp_path):
+    dd = tmp_path / "dd"
+    steps = [{"tokenize": {"tokenizer": str(world["tokenizer"])}},
+             {"dataset_decomposition": {"min_bucket": 3, "max_bucket": 6}}]  # fmt: skip
+    run_pipeline(parse_pipeline({"name": "dd", "inputs": [{"path": str(world["extra"]), "text_field": "body"}],
+                                 "steps": steps}), dd,
+                 workers=1, quiet=True)  # fmt: skip
+    data = mixture_data(world, tmp_path / "store")
+    data["domains"][2]["from"] = {"buckets": str(dd)}
+    meta = build_store(parse_mixture(data), quiet=True)
+    buckets = BucketStore(dd)
+    expected = np.concatenate([buckets.batch(b, np.arange(n)).ravel() for b, n in buckets.counts().items()])
+    dom = TokenStore(tmp_path / "store").domain("extra")
+    np.testing.assert_array_equal(dom.read(0, dom.tokens), expected)  # one task: bucket by bucket
+    assert dom.docs == sum(buckets.counts().values()) == meta["domains"]["extra"]["docs"]
+    before = shard_digests(tmp_path / "store")
+    build_store(parse_mixture(data), quiet=True)
+    assert shard_digests(tmp_path / "store") == before
+    other = tmp_path / "other.json"
+    train_tokenizer(side_input_batches(InputConfig(path=str(world["extra"]), text_field="body")), other, vocab_size=280)
+    data["tokenizer"] = str(other)
+    with pytest.raises(ConfigError, match=r"domain 'extra': .*dd was tokenised with .*tokenizer.json, not the mixture"):
+        build_store(parse_mixture(data), out=tmp_path / "store3", quiet=True)
+
+
+def test_a_domain_without_documents_is_an_error(world, tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    write_jsonl(empty, [{"id": "x", "body": "no text field"}])  # rejected: no `text`
+    data = mixture_data(world, tmp_path / "store")
+    data["domains"][2]["from"] = {"paths": [str(empty)]}
+    with pytest.raises(ConfigError, match=r"domain 'extra': its source gave no documents"):
+        build_store(parse_mixture(data), quiet=True)
