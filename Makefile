@@ -1,5 +1,5 @@
 # Two commands do all the set-up on a fresh machine:
-#   make demo   -> virtual environment, sample corpus, quickstart pipeline + report, tokenizer + buckets pipeline
+#   make demo   -> virtual environment, sample corpus, quickstart pipeline + report, tokenizer, mixture token store + buckets pipeline
 #   make test   -> virtual environment, test suite
 PYTHON ?= python3
 VENV ?= .venv
@@ -21,6 +21,8 @@ demo: $(STAMP)
 	$(BIN)/curator run pipelines/quickstart.yaml --out runs/quickstart --overwrite
 	$(BIN)/curator stats runs/quickstart
 	$(BIN)/curator tokenizer train 'data/sample/*.jsonl.zst' --out runs/tokenizer.json
+	$(BIN)/curator mixture build pipelines/mixture.yaml --overwrite
+	$(BIN)/curator mixture show pipelines/mixture.yaml
 	$(BIN)/curator run pipelines/buckets.yaml --out runs/buckets --overwrite
 	$(BIN)/curator buckets report runs/buckets
 

@@ -2,7 +2,9 @@
 
 Layout of a store folder (written by `curator mixture build`):
   store.json                           written last (atomically): a store without it is unfinished
-  domains/NAME/                        a curator run folder: the domain's build run (config, stats, rejects...)
+  domains/NAME/                        a curator run folder: the domain's build run (config, stats, rejects...);
+                                       for a `buckets:` source only tokens/ (copied from the DD run)
+  domains/NAME.ids.parquet             a run source's selected (task, id) list, read by the keep_listed step
   domains/NAME/tokens/task-TTTTT.u16   one shard per task: its documents' tokens back to back, each ending in EOS
   domains/NAME/tokens/task-TTTTT.docs.npy   int64 end offset (exclusive) of each document in that shard
 A domain's token stream is its shards concatenated in task order. store.json holds the tokenizer (path,

@@ -25,6 +25,7 @@ RUN_ENTRIES = (
     "logs",
     "state",
     "buckets",
+    "tokens",
     "reports",
     "compare",
     "contamination",
@@ -73,6 +74,7 @@ class RunFolder:
         self.logs = self.root / "logs"
         self.state = self.root / "state"
         self.buckets = self.root / "buckets"
+        self.tokens = self.root / "tokens"
         self.docs_table = self.stats / "docs.parquet"
         self.steps_table = self.stats / "steps.parquet"
         self.rejects_table = self.rejects / "rejects.parquet"
@@ -95,6 +97,13 @@ class RunFolder:
     def bucket_dir(self, task: int) -> Path:
         """Dataset Decomposition shards of `task` (see curator.buckets.shards)."""
         return self.buckets / f"task-{task:05d}"
+
+    def token_files(self, task: int) -> list[Path]:
+        """Token store shards of `task` (see curator.loader.store), published or temporary."""
+        if not self.tokens.is_dir():
+            return []
+        name = f"task-{task:05d}."
+        return sorted(p for p in self.tokens.iterdir() if p.name.startswith((name, TMP_PREFIX + name)))
 
     def marker(self, task: int) -> Path:
         return self.completions / f"task-{task:05d}.json"
@@ -125,6 +134,8 @@ class RunFolder:
         folder = self.bucket_dir(task)
         for path in (folder, folder.with_name(TMP_PREFIX + folder.name)):
             shutil.rmtree(path, ignore_errors=True)
+        for path in self.token_files(task):
+            path.unlink()
 
     # -- run-level ------------------------------------------------------------------------------------
 

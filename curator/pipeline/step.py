@@ -142,6 +142,7 @@ BUILTIN_STEP_MODULES = (
     "curator.select.dsir",
     "curator.buckets.tokenize",
     "curator.buckets.dd_step",
+    "curator.loader.token_step",
 )
 
 

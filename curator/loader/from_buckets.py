@@ -1,0 +1,101 @@
+"""A buckets-source domain: a Dataset Decomposition run's sequences copied into token store shards."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from curator.errors import ConfigError, RunError
+from curator.io.atomic import TMP_PREFIX
+from curator.loader.store import TokenShardWriter, file_sha256, shard_name
+from curator.pipeline.run_folder import RunFolder, require_run_folder
+
+CHUNK_TOKENS = 1 << 22  # tokens copied per write (8-16 MiB)
+_FILE = re.compile(r"D(\d\d)\.(u16|u32)$")
+
+
+def _check_tokenizer(domain: str, root: Path, tokenizer: dict) -> None:
+    """The DD run must have tokenised with the mixture's tokenizer (same file content)."""
+    config = yaml.safe_load((root / "config.yaml").read_text()) or {}
+    used = [s["tokenize"].get("tokenizer") for s in config.get("steps", []) if "tokenize" in s]
+    if not used:
+        raise ConfigError(f"domain '{domain}': {root} has no `tokenize` step; give a dataset_decomposition run")
+    path = Path(used[0])
+    if not path.is_file():
+        raise ConfigError(
+            f"domain '{domain}': the tokenizer {path} of {root} is gone, so the run cannot be checked against the "
+            f"mixture's {tokenizer['path']}"
+        )
+    if file_sha256(path) != tokenizer["sha256"]:
+        raise ConfigError(
+            f"domain '{domain}': {root} was tokenised with {path}, not the mixture's tokenizer {tokenizer['path']}; "
+            "re-run it with that tokenizer or take the domain from its documents ({run: ..., where: ...})"
+        )
+
+
+def copy_buckets(domain: str, root: Path, folder: Path, tokenizer: dict) -> list[dict]:
+    """Write each finished task of the DD run `root` as one shard in FOLDER/tokens/, in task order.
+
+    Within a task, sequences go bucket by bucket (shortest first), each in its row order; every sequence counts
+    as one "document" (its end is a document boundary; the EOS tokens inside are the real document ends, and
+    the tokens DD dropped from short tails are not in the run). A shard already there with the right size is
+    kept, so a re-run rewrites nothing. Memory: CHUNK_TOKENS tokens at a time.
+    """
+    try:
+        require_run_folder(root)
+    except ConfigError as exc:
+        raise ConfigError(f"domain '{domain}': buckets run {exc}") from None
+    run = RunFolder(root)
+    if not run.buckets.is_dir():
+        raise ConfigError(f"domain '{domain}': {root} has no buckets/; give a run ending with dataset_decomposition")
+    _check_tokenizer(domain, root, tokenizer)
+    dtype = np.dtype(tokenizer["dtype"]).newbyteorder("<")
+    out = folder / "tokens"
+    shards, expected = [], set()
+    for task_dir in sorted(run.buckets.glob("task-*")):
+        task = int(task_dir.name.split("-")[1])
+        if not run.is_done(task):
+            continue
+        files = []
+        for f in sorted(task_dir.iterdir()):
+            m = _FILE.match(f.name)
+            if m:
+                if np.dtype(np.uint16 if m.group(2) == "u16" else np.uint32).itemsize != dtype.itemsize:
+                    raise RunError(f"{f}: token width differs from the store's {dtype.name}")
+                files.append((int(m.group(1)), f))
+        shards.append(_copy_task(out, task, files, dtype))
+        expected |= {shards[-1]["file"], shards[-1]["file"].rsplit(".", 1)[0] + ".docs.npy"}
+    if not shards:
+        raise ConfigError(f"domain '{domain}': {root} has no finished tasks with buckets")
+    for stale in out.iterdir():  # shards of tasks the DD run no longer has
+        if stale.name not in expected and not stale.name.startswith(TMP_PREFIX):
+            stale.unlink()
+    return shards
+
+
+def _copy_task(out: Path, task: int, files: list[tuple[int, Path]], dtype: np.dtype) -> dict:
+    sizes = [(b, f, f.stat().st_size // dtype.itemsize) for b, f in files]
+    tokens = sum(n for _, _, n in sizes)
+    docs = sum(n >> b for b, _, n in sizes)
+    path = out / shard_name(task, dtype)
+    docs_path = path.with_name(path.name.rsplit(".", 1)[0] + ".docs.npy")
+    done = path.is_file() and docs_path.is_file() and path.stat().st_size == tokens * dtype.itemsize
+    if done and len(np.load(docs_path, mmap_mode="r")) == docs:
+        return {"file": path.name, "tokens": int(tokens), "docs": int(docs)}
+    writer = TokenShardWriter(out, task, dtype)
+    try:
+        for bucket, f, n in sizes:
+            length = 1 << bucket
+            data = np.memmap(f, dtype=dtype, mode="r") if n else np.empty(0, dtype)
+            step = max(CHUNK_TOKENS // length, 1) * length
+            for lo in range(0, n, step):
+                piece = np.asarray(data[lo : lo + step])
+                writer.write(piece, np.full(len(piece) // length, length, np.int64))
+        info = writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    return info

@@ -1,0 +1,75 @@
+"""The `token_store` step: each task's `tokens` column written as one token store shard (RUN/tokens/)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import ClassVar, Literal
+
+import numpy as np
+import pyarrow as pa
+from pydantic import Field, PrivateAttr
+
+from curator.buckets.tokenize import TOKENS_COLUMN
+from curator.errors import RunError
+from curator.loader.store import DTYPE_OF, TokenShardWriter
+from curator.pipeline.run_folder import RunFolder
+from curator.pipeline.step import Step, register_step
+
+
+@register_step
+class TokenStoreStep(Step):
+    """Write the tokens of the documents that reach it (in order, each ending in the EOS that `tokenize` added)
+    to RUN/tokens/task-TTTTT.u16|u32 plus the document end offsets (task-TTTTT.docs.npy).
+
+    Needs a `tokenize` step before it and must be the last step (what it writes is what trains). The shard is
+    published when the task's last batch is written; a redone task's shard is removed first (RunFolder.clean_task).
+    Keeps every document. Memory: one batch of tokens plus 8 bytes per document of the task.
+    """
+
+    name: ClassVar[str] = "token_store"
+
+    dtype: Literal["uint16", "uint32"] | None = Field(
+        None, description="token width; default: the tokenize step's (a task with no documents then writes no shard)"
+    )
+    _writer: TokenShardWriter | None = PrivateAttr(default=None)
+
+    @classmethod
+    def position_problem(cls, index: int, names: list[str]) -> str | None:
+        if "tokenize" not in names[:index]:
+            return "needs a `tokenize` step before it"
+        if index != len(names) - 1:
+            return "must be the last step (later steps would drop documents already written to the store)"
+        return None
+
+    def describe(self) -> str:
+        return f"token shards in RUN/tokens/ ({self.dtype or 'width of the tokenizer'})"
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        if self.ctx.run_dir is None:
+            raise RunError("token_store writes token shards into a run folder; run it in a pipeline")
+        folder = RunFolder(self.ctx.run_dir).tokens
+        if self.dtype is not None:
+            self._writer = TokenShardWriter(folder, self.ctx.task, DTYPE_OF[self.dtype])
+        for batch in batches:
+            if TOKENS_COLUMN not in batch.schema.names:
+                raise RunError("token_store found no `tokens` column: put a `tokenize` step before it")
+            tokens = batch.column(TOKENS_COLUMN)
+            flat = tokens.flatten().to_numpy()  # respects a sliced batch
+            if self._writer is None:
+                self._writer = TokenShardWriter(folder, self.ctx.task, flat.dtype)
+            if flat.dtype.itemsize > self._writer.dtype.itemsize:
+                raise RunError(
+                    f"token_store: the tokenizer's ids are {flat.dtype} but the store holds {self._writer.dtype.name}; "
+                    "set token_store's dtype to uint32 (or leave it out)"
+                )
+            offsets = tokens.offsets.to_numpy()
+            self._writer.write(flat, np.diff(offsets))
+            yield batch.drop_columns([TOKENS_COLUMN])  # written: later steps (none) and output/ need no tokens
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def teardown(self) -> None:
+        if self._writer is not None:  # the task failed or was interrupted: leave nothing behind
+            self._writer.abort()
+            self._writer = None
