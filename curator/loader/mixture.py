@@ -95,7 +95,7 @@ class MixtureConfig(_Strict):
     seq_len: int = Field(2048, ge=1, description="tokens per sample (labels are the next tokens)")
     packing: Literal["packed"] = Field("packed", description="packed: documents concatenated, cut into windows")
     global_batch: int = Field(8, ge=1, description="samples per optimizer step over all ranks")
-    horizon: int = Field(2, ge=1, description="a weight change at step t applies from step t + horizon")
+    horizon: int = Field(3, ge=1, description="a weight change at step t applies from step t + horizon")
     seed: int = Field(0, ge=0)
     normalize_weights: bool = Field(False, description="scale the weights to sum 1 instead of refusing them")
     domains: list[DomainConfig] = Field(min_length=1)
