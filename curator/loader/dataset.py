@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from curator.errors import ConfigError
+from curator.loader.bucket_scheduler import BucketMixtureScheduler
 from curator.loader.mixture import MixtureConfig, load_mixture
 from curator.loader.scheduler import GlobalBatch, MixtureScheduler
 from curator.loader.store import TokenStore
@@ -27,26 +28,51 @@ from curator.stats.mixture_log import MixtureLogWriter
 
 
 class MixtureDataset(torch.utils.data.Dataset):
-    """Packed samples of `seq_len` tokens: window w of a domain is its tokens [w*L, w*L + L + 1); labels are
-    the inputs shifted by one. `segment_ids` count documents inside a sample (they step after each EOS) so a
-    trainer can mask attention across documents. Memory: one batch of tokens; the store stays memory-mapped.
+    """Reads the samples the scheduler chose. Packed: window w of a domain is its tokens [w*L, w*L + L + 1),
+    labels are the inputs shifted by one. Buckets: sample = a whole 2^i-token document (sequence), the last
+    label -100. `segment_ids` count documents inside a sample (they step after each EOS) so a trainer can mask
+    attention across documents. Memory: one batch of tokens (plus 8 B per sequence for buckets); the store
+    stays memory-mapped.
     """
 
-    def __init__(self, store: str | Path, domains: list[str], seq_len: int):
+    def __init__(self, store: str | Path, domains: list[str], seq_len: int, packing: str = "packed"):
         self.store_root = str(store)
         self.domain_names = list(domains)
         self.seq_len = int(seq_len)
+        self.packing = packing
         self._store: TokenStore | None = None
         self._domains = None
+        self._doc_starts: list[np.ndarray] | None = None
 
     def _open(self) -> None:
         self._store = TokenStore(self.store_root)
         self._domains = [self._store.domain(n) for n in self.domain_names]
+        if self.packing == "buckets":  # 8 B per sequence
+            self._doc_starts = [np.concatenate([[0], d.doc_ends()[:-1]]) for d in self._domains]
 
     def __getstate__(self) -> dict:  # memmaps are reopened in each worker, never pickled
         state = dict(self.__dict__)
-        state["_store"] = state["_domains"] = None
+        state["_store"] = state["_domains"] = state["_doc_starts"] = None
         return state
+
+    def sequences(self) -> list[dict[int, np.ndarray]]:
+        """Buckets packing: per domain, {i: document numbers of exactly 2^i tokens}; every document must be one."""
+        if self._domains is None:
+            self._open()
+        out = []
+        for dom in self._domains:
+            lengths = np.diff(dom.doc_ends(), prepend=0)
+            exps = np.log2(np.maximum(lengths, 1)).astype(np.int64)
+            bad = (lengths < 1) | ((1 << exps) != lengths) | (lengths > self.seq_len)
+            if bad.any():
+                k = int(np.flatnonzero(bad)[0])
+                raise ConfigError(
+                    f"domain '{dom.name}': document {k} has {int(lengths[k]):,} tokens; buckets packing needs every "
+                    f"document to be one 2^i-token sequence of at most seq_len ({self.seq_len}) tokens: build the "
+                    "domain from a Dataset Decomposition run (from: {buckets: RUN}) or use packing: packed"
+                )
+            out.append({int(i): np.flatnonzero(exps == i) for i in np.unique(exps)})
+        return out
 
     def windows(self) -> list[int]:
         """Full samples per domain: (tokens - 1) // seq_len (a sample needs one more token for its labels)."""
@@ -63,6 +89,8 @@ class MixtureDataset(torch.utils.data.Dataset):
     def __getitems__(self, batch: GlobalBatch) -> dict:
         if self._domains is None:
             self._open()
+        if batch.bucket >= 0:
+            return self._sequences(batch)
         n, length = len(batch.domains), self.seq_len
         tokens = np.empty((n, length + 1), np.int64)
         for i in range(n):
@@ -73,6 +101,27 @@ class MixtureDataset(torch.utils.data.Dataset):
         return {
             "input_ids": torch.from_numpy(np.ascontiguousarray(inputs)),
             "labels": torch.from_numpy(np.ascontiguousarray(tokens[:, 1:])),
+            "segment_ids": torch.from_numpy(segments),
+            "domain_id": torch.from_numpy(batch.domains.astype(np.int64)),
+            "sample_id": torch.from_numpy(batch.sample_ids),
+            "n_tokens": torch.full((n,), length, dtype=torch.int64),
+            "step": batch.step,
+        }
+
+    def _sequences(self, batch: GlobalBatch) -> dict:
+        """Buckets packing: whole 2^i-token sequences; the label of the last position is -100 (ignored)."""
+        n, length = len(batch.domains), 1 << batch.bucket
+        tokens = np.empty((n, length), np.int64)
+        for i in range(n):
+            d = int(batch.domains[i])
+            tokens[i] = self._domains[d].read(int(self._doc_starts[d][batch.windows[i]]), length)
+        labels = np.full_like(tokens, -100)
+        labels[:, :-1] = tokens[:, 1:]
+        is_eos = tokens == self._store.eos_id
+        segments = np.cumsum(is_eos, axis=1, dtype=np.int32) - is_eos
+        return {
+            "input_ids": torch.from_numpy(tokens),
+            "labels": torch.from_numpy(labels),
             "segment_ids": torch.from_numpy(segments),
             "domain_id": torch.from_numpy(batch.domains.astype(np.int64)),
             "sample_id": torch.from_numpy(batch.sample_ids),
@@ -141,17 +190,19 @@ class MixtureLoader:
         store = TokenStore(cfg.store)
         if cfg.tokenizer:
             store.check_tokenizer(cfg.tokenizer)
-        self.dataset = MixtureDataset(cfg.store, cfg.names, cfg.seq_len)
-        windows = self.dataset.windows()
-        self.scheduler = MixtureScheduler(
-            windows,
-            cfg.weights,
-            cfg.global_batch,
-            seed=cfg.seed,
-            horizon=cfg.horizon,
-            max_epochs=[d.max_epochs for d in cfg.domains],
-            names=cfg.names,
-        )
+        self.dataset = MixtureDataset(cfg.store, cfg.names, cfg.seq_len, cfg.packing)
+        caps = [d.max_epochs for d in cfg.domains]
+        if cfg.packing == "buckets":
+            sequences = self.dataset.sequences()
+            windows = [sum(len(v) for v in per.values()) for per in sequences]
+            self.scheduler = BucketMixtureScheduler(
+                sequences, cfg.weights, cfg.global_batch, cfg.seq_len, cfg.seed, cfg.horizon, caps, cfg.names
+            )
+        else:
+            windows = self.dataset.windows()
+            self.scheduler = MixtureScheduler(
+                windows, cfg.weights, cfg.global_batch, cfg.seed, cfg.horizon, caps, cfg.names
+            )
         self.fingerprint = _fingerprint(cfg, windows, store)
         self.consumed_step = -1  # the last step the training loop received
         self._snapshots: dict[int, dict] = {}  # scheduler state after each handed-out, not yet consumed step
@@ -273,6 +324,7 @@ def _fingerprint(cfg: MixtureConfig, windows: list[int], store: TokenStore) -> d
         "domains": list(cfg.names),
         "windows": [int(w) for w in windows],
         "seq_len": cfg.seq_len,
+        "packing": cfg.packing,
         "global_batch": cfg.global_batch,
         "seed": cfg.seed,
         "tokenizer_sha256": store.tokenizer.get("sha256"),

@@ -93,7 +93,11 @@ class MixtureConfig(_Strict):
     store: str = Field(description="token store folder (built by `curator mixture build`)")
     tokenizer: str | None = Field(None, description="tokenizer.json; the store is checked against it")
     seq_len: int = Field(2048, ge=1, description="tokens per sample (labels are the next tokens)")
-    packing: Literal["packed"] = Field("packed", description="packed: documents concatenated, cut into windows")
+    packing: Literal["packed", "buckets"] = Field(
+        "packed",
+        description="packed: documents concatenated, cut into seq_len windows; buckets: Dataset Decomposition "
+        "sequences, one length 2^i per step, global_batch x seq_len / 2^i of them (seq_len = the longest)",
+    )
     global_batch: int = Field(8, ge=1, description="samples per optimizer step over all ranks")
     horizon: int = Field(3, ge=1, description="a weight change at step t applies from step t + horizon")
     seed: int = Field(0, ge=0)

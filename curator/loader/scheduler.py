@@ -66,11 +66,12 @@ class GlobalBatch:
     domains: np.ndarray  # int32
     windows: np.ndarray  # int64: window index within the domain
     sample_ids: np.ndarray  # int64: domain << 40 | window
+    bucket: int = -1  # buckets packing: every sample is a 2^bucket-token sequence (windows = document numbers)
 
     def for_rank(self, rank: int, world_size: int) -> GlobalBatch:
         per = len(self.domains) // world_size
         sl = slice(rank * per, (rank + 1) * per)
-        return GlobalBatch(self.step, self.domains[sl], self.windows[sl], self.sample_ids[sl])
+        return GlobalBatch(self.step, self.domains[sl], self.windows[sl], self.sample_ids[sl], self.bucket)
 
 
 class MixtureScheduler:

@@ -94,6 +94,15 @@ class DomainTokens:
     shards: list[np.memmap]
     starts: np.ndarray  # first global token of each shard, plus the total at the end
     docs: int
+    doc_files: list[Path] | None = None  # each shard's .docs.npy (document end offsets in that shard)
+
+    def doc_ends(self) -> np.ndarray:
+        """End offset (exclusive) of every document in the domain's stream, int64: 8 B per document."""
+        parts = [np.load(f) + self.starts[k] for k, f in enumerate(self.doc_files or [])]
+        ends = np.concatenate(parts) if parts else np.empty(0, np.int64)
+        if len(ends) != self.docs:
+            raise RunError(f"domain '{self.name}': the shards list {len(ends):,} documents, store.json {self.docs:,}")
+        return ends
 
     @property
     def tokens(self) -> int:
@@ -147,7 +156,7 @@ class TokenStore:
     def _open(self, name: str) -> DomainTokens:
         info = self.meta["domains"][name]
         folder = self.root / "domains" / name / "tokens"
-        shards, sizes = [], []
+        shards, sizes, doc_files = [], [], []
         for shard in info["shards"]:
             path = folder / shard["file"]
             if not path.is_file():
@@ -162,9 +171,10 @@ class TokenStore:
             if shard["tokens"]:
                 shards.append(np.memmap(path, dtype=self.dtype, mode="r"))
                 sizes.append(shard["tokens"])
+                doc_files.append(path.with_name(path.name.rsplit(".", 1)[0] + ".docs.npy"))
         starts = np.zeros(len(sizes) + 1, np.int64)
         np.cumsum(sizes, out=starts[1:])
-        return DomainTokens(name, shards, starts, int(info["docs"]))
+        return DomainTokens(name, shards, starts, int(info["docs"]), doc_files)
 
     def check_tokenizer(self, path: str | Path) -> None:
         """Refuse a tokenizer other than the one the store was built with (by content hash)."""

@@ -12,17 +12,21 @@ EOS = 0
 VOCAB = 5000
 
 
-def write_store(root, domains: dict[str, list[int]], seed: int = 0, tokenizer_sha: str = "t" * 64):
-    """Each domain: a list of shard sizes in documents; documents of 3..60 tokens (ids 1.. in a domain band)."""
+def write_store(
+    root, domains: dict[str, list[int]], seed: int = 0, tokenizer_sha: str = "t" * 64, pow2: tuple[int, ...] = ()
+):
+    """Each domain: a list of shard sizes in documents; documents of 3..60 tokens (ids 1.. in a domain band),
+    or with `pow2` exponents, Dataset Decomposition-like sequences of 2^i tokens (EOS only at some ends)."""
     rng = np.random.default_rng(seed)
     meta = {}
     for d, (name, shard_docs) in enumerate(domains.items()):
         shards, tokens, docs = [], 0, 0
         for task, n_docs in enumerate(shard_docs):
             writer = TokenShardWriter(root / "domains" / name / "tokens", task, np.uint16)
-            lengths = rng.integers(3, 60, n_docs)
+            lengths = 1 << rng.choice(pow2, n_docs) if pow2 else rng.integers(3, 60, n_docs)
             flat = rng.integers(1 + d * 1000, 1000 + d * 1000, int(lengths.sum())).astype(np.uint16)
-            flat[np.cumsum(lengths) - 1] = EOS
+            ends = np.cumsum(lengths) - 1
+            flat[ends[rng.random(n_docs) < 0.5] if pow2 else ends] = EOS
             writer.write(flat, lengths)
             info = writer.close()
             shards.append(info)
@@ -58,3 +62,9 @@ def mixture_file(tmp_path, store, **overrides):
     path = tmp_path / "mixture.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
+
+
+@pytest.fixture(scope="session")
+def dd_store(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dd_store")
+    return write_store(root, {"code": [200, 100], "prose": [300], "docs": [80]}, pow2=(3, 4, 5, 6))

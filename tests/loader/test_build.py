@@ -293,3 +293,34 @@ def test_a_domain_without_documents_is_an_error(world, tmp_path):
     data["domains"][2]["from"] = {"paths": [str(empty)]}
     with pytest.raises(ConfigError, match=r"domain 'extra': its source gave no documents"):
         build_store(parse_mixture(data), quiet=True)
+
+
+def test_a_dd_domain_serves_whole_sequences_with_buckets_packing(world, tmp_path):
+    """End to end: tokenize -> dataset_decomposition run -> store -> MixtureLoader(packing: buckets)."""
+    from curator.loader.dataset import MixtureLoader
+
+    dd = tmp_path / "dd"
+    steps = [{"tokenize": {"tokenizer": str(world["tokenizer"])}},
+             {"dataset_decomposition": {"min_bucket": 3, "max_bucket": 6}}]  # fmt: skip
+    run_pipeline(parse_pipeline({"name": "dd", "inputs": [{"path": str(world["extra"]), "text_field": "body"}],
+                                 "steps": steps}), dd, workers=1, quiet=True)  # fmt: skip
+    data = mixture_data(world, tmp_path / "store")
+    data["domains"] = [{"name": "extra", "weight": 1.0, "from": {"buckets": str(dd)}}]
+    data.update(packing="buckets", seq_len=64, global_batch=2, horizon=3)
+    build_store(parse_mixture(data), quiet=True)
+    sequences = {tuple(s) for b, n in BucketStore(dd).counts().items() for s in BucketStore(dd).batch(b, np.arange(n))}
+    loader = MixtureLoader(parse_mixture(data))
+    for batch in _first(loader, 12):
+        rows, length = batch["input_ids"].shape
+        assert rows * length == 2 * 64  # the same tokens every step
+        for row, labels in zip(batch["input_ids"].tolist(), batch["labels"].tolist(), strict=True):
+            assert tuple(row) in sequences and labels == row[1:] + [-100]
+
+
+def _first(loader, n):
+    out = []
+    for batch in loader:
+        out.append(batch)
+        if len(out) == n:
+            break
+    return out

@@ -191,3 +191,63 @@ def test_weight_changes_and_realised_tokens_go_to_the_mixture_log(tmp_path, mixt
     at20 = {r[2]: r[6] for r in rows if r[0] == 20 and r[1] == 160}
     assert sum(at20.values()) == 21 * 8 * 32  # steps 0..20 consumed, 8 samples of 32 tokens each
     assert {r[2]: r[3] for r in rows if r[0] == 10 and r[1] == 80} == {"code": 0.2, "prose": 0.2, "docs": 0.6}
+
+
+@pytest.fixture
+def dd_mixture(tmp_path, dd_store):
+    return mixture_file(tmp_path, dd_store, packing="buckets", seq_len=64, global_batch=4)
+
+
+def test_buckets_packing_serves_one_length_per_step_with_constant_tokens(dd_mixture, dd_store):
+    loader = MixtureLoader(dd_mixture)
+    tokens = TokenStore(dd_store)
+    names = load_mixture(dd_mixture).names
+    lengths = set()
+    for batch in _take(loader, 40):
+        rows, length = batch["input_ids"].shape
+        lengths.add(length)
+        assert rows * length == 4 * 64
+        for row in range(rows):
+            sid = int(batch["sample_id"][row])
+            dom = tokens.domain(names[sid >> 40])
+            doc = sid & ((1 << 40) - 1)
+            ends = dom.doc_ends()
+            start = int(ends[doc - 1]) if doc else 0
+            assert int(ends[doc]) - start == length
+            assert np.array_equal(batch["input_ids"][row].numpy(), dom.read(start, length))
+        assert batch["labels"][:, -1].tolist() == [-100] * rows
+    assert lengths == {8, 16, 32, 64}
+
+
+def test_buckets_packing_same_stream_resume_and_ranks(dd_mixture):
+    streams = [_ids(_take(MixtureLoader(dd_mixture, **kw), 20)) for kw in BACKENDS]
+    assert all(s == streams[0] for s in streams[1:])
+    first = MixtureLoader(dd_mixture, num_workers=2, backend="thread")
+    head = []
+    for batch in first:
+        head.append(batch)
+        if batch["step"] == 5:
+            first.set_weights({"code": 0.0, "prose": 1.0, "docs": 0.0})
+        if batch["step"] == 6:
+            break
+    state = first.state_dict()
+    ranks = []
+    for r in range(2):
+        loader = MixtureLoader(dd_mixture, rank=r, world_size=2)
+        loader.load_state_dict(state)
+        ranks.append(_ids(_take(loader, 10)))
+    reference = MixtureLoader(dd_mixture)
+    ref = []
+    for batch in reference:
+        ref.append(batch)
+        if batch["step"] == 5:
+            reference.set_weights({"code": 0.0, "prose": 1.0, "docs": 0.0})
+        if len(ref) == 17:
+            break
+    assert _ids(head) + [a + b for a, b in zip(*ranks, strict=True)] == _ids(ref)
+    assert all(set(b["domain_id"].tolist()) == {1} for b in ref if b["step"] >= 8)
+
+
+def test_buckets_packing_needs_2_to_the_i_sequences(tmp_path, store):
+    with pytest.raises(ConfigError, match="domain 'code': document 0 has .* tokens; buckets packing needs"):
+        MixtureLoader(mixture_file(tmp_path, store, packing="buckets", seq_len=64))
