@@ -18,7 +18,14 @@ import numpy as np
 
 from curator.errors import ConfigError
 from curator.loader.permutation import permutation_key, permute
-from curator.loader.scheduler import DOMAIN_SHIFT, GlobalBatch, MixtureScheduler, assign_domains, uniform_draws
+from curator.loader.scheduler import (
+    DOMAIN_SHIFT,
+    GlobalBatch,
+    MixtureScheduler,
+    assign_domains,
+    rank_within,
+    uniform_draws,
+)
 
 BUCKET_SALT = 0x5BD1E995  # the bucket draws use their own counter stream
 
@@ -88,15 +95,16 @@ class BucketMixtureScheduler(MixtureScheduler):
         if len(domains) < n:
             self.finished = True
             return None
+        counts = np.bincount(domains, minlength=len(self.windows))
+        drawn = self.bucket_cursors[domains, j] + rank_within(domains, counts)
+        size = self.counts[domains, j]
+        order = permute(drawn % size, size, permutation_key(self.seed, domains * 64 + bucket, drawn // size))
         docs = np.empty(n, np.int64)
-        for d in np.unique(domains):
-            at = np.flatnonzero(domains == d)
-            drawn = self.bucket_cursors[d, j] + np.arange(len(at), dtype=np.int64)
-            size = int(self.counts[d, j])
-            order = permute(drawn % size, size, permutation_key(self.seed, int(d) * 64 + bucket, drawn // size))
-            docs[at] = self.sequences[d][bucket][order]
-            self.bucket_cursors[d, j] += len(at)
-            self.cursors[d] += len(at)
+        for d in np.flatnonzero(counts):
+            at = domains == d
+            docs[at] = self.sequences[d][bucket][order[at]]
+        self.bucket_cursors[:, j] += counts
+        self.cursors += counts
         batch = GlobalBatch(self.step, domains.astype(np.int32), docs, (domains << DOMAIN_SHIFT) | docs, bucket)
         self.step += 1
         return batch

@@ -93,8 +93,11 @@ class MixtureDataset(torch.utils.data.Dataset):
             return self._sequences(batch)
         n, length = len(batch.domains), self.seq_len
         tokens = np.empty((n, length + 1), np.int64)
-        for i in range(n):
-            tokens[i] = self._domains[batch.domains[i]].read(int(batch.windows[i]) * length, length + 1)
+        for d in np.unique(batch.domains):
+            rows = np.flatnonzero(batch.domains == d)
+            part = np.empty((len(rows), length + 1), self._store.dtype)
+            self._domains[d].gather(batch.windows[rows] * length, length + 1, part)
+            tokens[rows] = part
         inputs = tokens[:, :-1]
         is_eos = inputs == self._store.eos_id
         segments = np.cumsum(is_eos, axis=1, dtype=np.int32) - is_eos
@@ -112,9 +115,11 @@ class MixtureDataset(torch.utils.data.Dataset):
         """Buckets packing: whole 2^i-token sequences; the label of the last position is -100 (ignored)."""
         n, length = len(batch.domains), 1 << batch.bucket
         tokens = np.empty((n, length), np.int64)
-        for i in range(n):
-            d = int(batch.domains[i])
-            tokens[i] = self._domains[d].read(int(self._doc_starts[d][batch.windows[i]]), length)
+        for d in np.unique(batch.domains):
+            rows = np.flatnonzero(batch.domains == d)
+            part = np.empty((len(rows), length), self._store.dtype)
+            self._domains[d].gather(self._doc_starts[d][batch.windows[rows]], length, part)
+            tokens[rows] = part
         labels = np.full_like(tokens, -100)
         labels[:, :-1] = tokens[:, 1:]
         is_eos = tokens == self._store.eos_id

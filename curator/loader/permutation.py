@@ -1,8 +1,9 @@
 """Keyed permutations of [0, n) in O(1) memory: a 6-round Feistel network with cycle walking (numpy).
 
-`permute(index, n, key)` is a bijection of [0, n) for every key, computed per element, so a domain's
+`permute(index, n, key)` is a bijection of [0, n) for every (n, key), computed per element, so a domain's
 sample order for an epoch costs no memory at any corpus size and any element is found without the others.
-Plain numpy on uint64 arrays (no JIT), so the first batch of a fresh process costs no compilation.
+`n` and `key` may differ per element, so one call serves a whole batch of several domains. Plain numpy on
+uint64 arrays (no JIT), so the first batch of a fresh process costs no compilation.
 """
 
 from __future__ import annotations
@@ -11,53 +12,52 @@ import numpy as np
 
 ROUNDS = 6
 _ROUND_KEYS = [np.uint64((r + 1) * 0x9E3779B97F4A7C15 % 2**64) for r in range(ROUNDS)]
+_M1, _M2, _S33 = np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53), np.uint64(33)
 
 
 def fmix64_np(h: np.ndarray) -> np.ndarray:
-    """MurmurHash3's 64-bit finalizer on a uint64 array (wrapping arithmetic), the same as the compiled one."""
-    h = np.array(h, dtype=np.uint64, copy=True)
-    with np.errstate(over="ignore"):
-        h ^= h >> np.uint64(33)
-        h *= np.uint64(0xFF51AFD7ED558CCD)
-        h ^= h >> np.uint64(33)
-        h *= np.uint64(0xC4CEB9FE1A85EC53)
-        h ^= h >> np.uint64(33)
+    """MurmurHash3's 64-bit finalizer on a uint64 array, the same as the compiled one (array arithmetic wraps)."""
+    h = np.array(h, dtype=np.uint64)  # a copy
+    h ^= h >> _S33
+    h *= _M1
+    h ^= h >> _S33
+    h *= _M2
+    h ^= h >> _S33
     return h
 
 
-def _feistel(x: np.ndarray, half: int, mask: np.uint64, keys: np.ndarray) -> np.ndarray:
-    half_bits = np.uint64(half)
-    left, right = x >> half_bits, x & mask
-    with np.errstate(over="ignore"):
-        for rk in _ROUND_KEYS:
-            f = fmix64_np(right ^ (keys + rk)) & mask
-            left, right = right, left ^ f
-    return (left << half_bits) | right
+def _feistel(x: np.ndarray, half: np.ndarray, mask: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    left, right = x >> half, x & mask
+    for rk in _ROUND_KEYS:
+        f = fmix64_np(right ^ (keys + rk)) & mask
+        left, right = right, left ^ f
+    return (left << half) | right
 
 
-def permute(index: np.ndarray, n: int, keys: np.ndarray | int) -> np.ndarray:
-    """The image of each `index` (in [0, n)) under the permutation keyed by `keys` (one per index, or one)."""
-    if n < 1:
-        raise ValueError(f"cannot permute an empty range (n = {n})")
-    x = np.asarray(index, dtype=np.uint64).copy()
-    if len(x) and int(x.max()) >= n:
-        raise ValueError(f"index {int(x.max())} outside [0, {n})")
-    keys = np.broadcast_to(np.asarray(keys, dtype=np.uint64), x.shape).copy()
-    bits = 2
-    while (1 << bits) < n:
-        bits += 2
-    half = bits // 2
-    mask = np.uint64((1 << half) - 1)
-    todo = np.arange(len(x))
+def permute(index: np.ndarray, n: np.ndarray | int, keys: np.ndarray | int) -> np.ndarray:
+    """The image of each `index` (in [0, n)) under the permutation of [0, n) keyed by `keys`."""
+    x = np.array(index, dtype=np.uint64)
+    n = np.broadcast_to(np.asarray(n, dtype=np.int64), x.shape)
+    if x.size and int(n.min()) < 1:
+        raise ValueError(f"cannot permute an empty range (n = {int(n.min())})")
+    if x.size and bool(np.any(x >= n.astype(np.uint64))):
+        raise ValueError("an index lies outside [0, n)")
+    keys = np.broadcast_to(np.asarray(keys, dtype=np.uint64), x.shape)
+    bits = np.frexp(np.maximum(n - 1, 1).astype(np.float64))[1]  # bit length of n - 1 (exact below 2^53)
+    half = ((np.maximum(bits, 2) + 1) // 2).astype(np.uint64)  # the Feistel domain 4^half >= n
+    mask = (np.uint64(1) << half) - np.uint64(1)
+    limit = n.astype(np.uint64)
+    x = _feistel(x, half, mask, keys)
+    todo = np.flatnonzero(x >= limit)
     while len(todo):  # cycle walking: the domain is < 4x n, so a few rounds at most on average
-        x[todo] = _feistel(x[todo], half, mask, keys[todo])
-        todo = todo[x[todo] >= np.uint64(n)]
+        x[todo] = _feistel(x[todo], half[todo], mask[todo], keys[todo])
+        todo = todo[x[todo] >= limit[todo]]
     return x.astype(np.int64)
 
 
-def permutation_key(seed: int, domain: int, epoch: np.ndarray | int) -> np.ndarray:
+def permutation_key(seed: int, domain: np.ndarray | int, epoch: np.ndarray | int) -> np.ndarray:
     """The key of (seed, domain, epoch): every epoch of every domain gets its own order."""
-    base = np.uint64((seed * 0x100000001B3 + domain * 0xC2B2AE3D27D4EB4F + 1) % 2**64)
-    epochs = np.asarray(epoch, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        return (epochs * np.uint64(0xD6E8FEB86659FD93)) ^ base
+    base = np.uint64((seed * 0x100000001B3 + 1) % 2**64)
+    domains = np.asarray(domain, dtype=np.uint64) * np.uint64(0xC2B2AE3D27D4EB4F)
+    epochs = np.asarray(epoch, dtype=np.uint64) * np.uint64(0xD6E8FEB86659FD93)
+    return fmix64_np(np.atleast_1d(epochs ^ (domains + base)))

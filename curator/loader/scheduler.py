@@ -58,6 +58,14 @@ def assign_domains(u: np.ndarray, weights: np.ndarray, remaining: np.ndarray) ->
     return domains
 
 
+def rank_within(groups: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """For each element, how many earlier elements share its group (stable, vectorised)."""
+    order = np.argsort(groups, kind="stable")
+    rank = np.empty(len(groups), np.int64)
+    rank[order] = np.arange(len(groups)) - np.repeat(np.cumsum(counts) - counts, counts)
+    return rank
+
+
 @dataclass
 class GlobalBatch:
     """One optimizer step's samples over all ranks, in global order."""
@@ -159,13 +167,11 @@ class MixtureScheduler:
         if len(domains) < b:
             self.finished = True
             return None
-        windows = np.empty(b, np.int64)
-        for d in np.unique(domains):
-            at = np.flatnonzero(domains == d)
-            drawn = self.cursors[d] + np.arange(len(at), dtype=np.int64)
-            n = int(self.windows[d])
-            windows[at] = permute(drawn % n, n, permutation_key(self.seed, int(d), drawn // n))
-            self.cursors[d] += len(at)
+        counts = np.bincount(domains, minlength=len(self.windows))
+        drawn = self.cursors[domains] + rank_within(domains, counts)  # the j-th window each domain gives
+        n = self.windows[domains]
+        windows = permute(drawn % n, n, permutation_key(self.seed, domains, drawn // n))
+        self.cursors += counts
         batch = GlobalBatch(self.step, domains.astype(np.int32), windows, (domains << DOMAIN_SHIFT) | windows)
         self.step += 1
         return batch

@@ -108,6 +108,16 @@ class DomainTokens:
     def tokens(self) -> int:
         return int(self.starts[-1])
 
+    def gather(self, starts: np.ndarray, n: int, out: np.ndarray) -> None:
+        """out[k] = tokens [starts[k], starts[k] + n) for every k: a row copy from a plain view of the shard,
+        `read` for the few that cross a shard end."""
+        starts = np.asarray(starts, np.int64)
+        shard = np.searchsorted(self.starts, starts, side="right") - 1
+        inside = starts + n <= self.starts[shard + 1]
+        local = (starts - self.starts[shard]).tolist()
+        for k, (s, at, ok) in enumerate(zip(shard.tolist(), local, inside.tolist(), strict=True)):
+            out[k] = self.shards[s][at : at + n] if ok else self.read(starts[k], n)  # row copies beat a gather
+
     def read(self, start: int, n: int) -> np.ndarray:
         s = int(np.searchsorted(self.starts, start, side="right")) - 1
         local = start - int(self.starts[s])
@@ -169,7 +179,7 @@ class TokenStore:
                     "changed; rebuild the store"
                 )
             if shard["tokens"]:
-                shards.append(np.memmap(path, dtype=self.dtype, mode="r"))
+                shards.append(np.asarray(np.memmap(path, dtype=self.dtype, mode="r")))  # plain view: cheaper slices
                 sizes.append(shard["tokens"])
                 doc_files.append(path.with_name(path.name.rsplit(".", 1)[0] + ".docs.npy"))
         starts = np.zeros(len(sizes) + 1, np.int64)
