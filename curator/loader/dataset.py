@@ -95,15 +95,13 @@ class MixtureDataset(torch.utils.data.Dataset):
         tokens = np.empty((n, length + 1), np.int64)
         for d in np.unique(batch.domains):
             rows = np.flatnonzero(batch.domains == d)
-            part = np.empty((len(rows), length + 1), self._store.dtype)
-            self._domains[d].gather(batch.windows[rows] * length, length + 1, part)
-            tokens[rows] = part
+            self._domains[d].gather(batch.windows[rows] * length, length + 1, tokens, rows)
         inputs = tokens[:, :-1]
         is_eos = inputs == self._store.eos_id
         segments = np.cumsum(is_eos, axis=1, dtype=np.int32) - is_eos
-        return {
-            "input_ids": torch.from_numpy(np.ascontiguousarray(inputs)),
-            "labels": torch.from_numpy(np.ascontiguousarray(tokens[:, 1:])),
+        return {  # input_ids and labels are views of one buffer (strided tensors, no copies)
+            "input_ids": torch.from_numpy(inputs),
+            "labels": torch.from_numpy(tokens[:, 1:]),
             "segment_ids": torch.from_numpy(segments),
             "domain_id": torch.from_numpy(batch.domains.astype(np.int64)),
             "sample_id": torch.from_numpy(batch.sample_ids),
@@ -117,9 +115,7 @@ class MixtureDataset(torch.utils.data.Dataset):
         tokens = np.empty((n, length), np.int64)
         for d in np.unique(batch.domains):
             rows = np.flatnonzero(batch.domains == d)
-            part = np.empty((len(rows), length), self._store.dtype)
-            self._domains[d].gather(self._doc_starts[d][batch.windows[rows]], length, part)
-            tokens[rows] = part
+            self._domains[d].gather(self._doc_starts[d][batch.windows[rows]], length, tokens, rows)
         labels = np.full_like(tokens, -100)
         labels[:, :-1] = tokens[:, 1:]
         is_eos = tokens == self._store.eos_id

@@ -1,18 +1,21 @@
-"""Keyed permutations of [0, n) in O(1) memory: a 6-round Feistel network with cycle walking (numpy).
+"""Keyed permutations of [0, n) in O(1) memory: keyed bijections of [0, 2^bits) with cycle walking (numpy).
 
 `permute(index, n, key)` is a bijection of [0, n) for every (n, key), computed per element, so a domain's
 sample order for an epoch costs no memory at any corpus size and any element is found without the others.
-`n` and `key` may differ per element, so one call serves a whole batch of several domains. Plain numpy on
-uint64 arrays (no JIT), so the first batch of a fresh process costs no compilation.
+Each of 4 rounds applies bijections of [0, 2^bits), 2^bits the smallest power of two >= n: add a keyed
+constant, multiply by a keyed odd constant (both mod 2^bits), xor-shift right; values >= n walk again (on
+average < 2 steps, as 2^bits < 2n). `n` and `key` may differ per element, so one call serves a batch of
+several domains. Plain numpy on uint64 arrays (no JIT): the first batch of a fresh process compiles nothing.
+Not a cryptographic shuffle; enough to decorrelate a domain's sample order from its storage order.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-ROUNDS = 6
-_ROUND_KEYS = [np.uint64((r + 1) * 0x9E3779B97F4A7C15 % 2**64) for r in range(ROUNDS)]
+ROUNDS = 4
 _M1, _M2, _S33 = np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53), np.uint64(33)
+_SALTS = [np.uint64(0x9E3779B97F4A7C15 * (k + 1) % 2**64) for k in range(2 * ROUNDS)]  # per round: add, mul
 
 
 def fmix64_np(h: np.ndarray) -> np.ndarray:
@@ -26,12 +29,11 @@ def fmix64_np(h: np.ndarray) -> np.ndarray:
     return h
 
 
-def _feistel(x: np.ndarray, half: np.ndarray, mask: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    left, right = x >> half, x & mask
-    for rk in _ROUND_KEYS:
-        f = fmix64_np(right ^ (keys + rk)) & mask
-        left, right = right, left ^ f
-    return (left << half) | right
+def _rounds(x, mask, shift, adds, muls):
+    for add, mul in zip(adds, muls, strict=True):
+        x = ((x + add) * mul) & mask
+        x ^= x >> shift
+    return x
 
 
 def permute(index: np.ndarray, n: np.ndarray | int, keys: np.ndarray | int) -> np.ndarray:
@@ -43,14 +45,16 @@ def permute(index: np.ndarray, n: np.ndarray | int, keys: np.ndarray | int) -> n
     if x.size and bool(np.any(x >= n.astype(np.uint64))):
         raise ValueError("an index lies outside [0, n)")
     keys = np.broadcast_to(np.asarray(keys, dtype=np.uint64), x.shape)
-    bits = np.frexp(np.maximum(n - 1, 1).astype(np.float64))[1]  # bit length of n - 1 (exact below 2^53)
-    half = ((np.maximum(bits, 2) + 1) // 2).astype(np.uint64)  # the Feistel domain 4^half >= n
-    mask = (np.uint64(1) << half) - np.uint64(1)
+    bits = np.frexp(np.maximum(n - 1, 1).astype(np.float64))[1].astype(np.uint64)  # bit length of n - 1
+    mask = (np.uint64(1) << bits) - np.uint64(1)
+    shift = np.maximum(bits >> np.uint64(1), np.uint64(1))
+    adds = [fmix64_np(keys + _SALTS[2 * r]) for r in range(ROUNDS)]
+    muls = [fmix64_np(keys + _SALTS[2 * r + 1]) | np.uint64(1) for r in range(ROUNDS)]
     limit = n.astype(np.uint64)
-    x = _feistel(x, half, mask, keys)
+    x = _rounds(x, mask, shift, adds, muls)
     todo = np.flatnonzero(x >= limit)
-    while len(todo):  # cycle walking: the domain is < 4x n, so a few rounds at most on average
-        x[todo] = _feistel(x[todo], half[todo], mask[todo], keys[todo])
+    while len(todo):  # cycle walking
+        x[todo] = _rounds(x[todo], mask[todo], shift[todo], [a[todo] for a in adds], [m[todo] for m in muls])
         todo = todo[x[todo] >= limit[todo]]
     return x.astype(np.int64)
 
