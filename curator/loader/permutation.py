@@ -15,7 +15,7 @@ import numpy as np
 
 ROUNDS = 4
 _M1, _M2, _S33 = np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53), np.uint64(33)
-_SALTS = [np.uint64(0x9E3779B97F4A7C15 * (k + 1) % 2**64) for k in range(2 * ROUNDS)]  # per round: add, mul
+_SALTS = [np.uint64(0x9E3779B97F4A7C15 * (2 * k + 1) % 2**64) for k in range(2 * ROUNDS)]  # odd: per round add, mul
 
 
 def fmix64_np(h: np.ndarray) -> np.ndarray:
@@ -48,8 +48,9 @@ def permute(index: np.ndarray, n: np.ndarray | int, keys: np.ndarray | int) -> n
     bits = np.frexp(np.maximum(n - 1, 1).astype(np.float64))[1].astype(np.uint64)  # bit length of n - 1
     mask = (np.uint64(1) << bits) - np.uint64(1)
     shift = np.maximum(bits >> np.uint64(1), np.uint64(1))
-    adds = [fmix64_np(keys + _SALTS[2 * r]) for r in range(ROUNDS)]
-    muls = [fmix64_np(keys + _SALTS[2 * r + 1]) | np.uint64(1) for r in range(ROUNDS)]
+    mixed = fmix64_np(keys)  # one hash per element; the rounds' constants are cheap odd multiples of it
+    adds = [mixed * _SALTS[2 * r] for r in range(ROUNDS)]
+    muls = [(mixed ^ (mixed >> np.uint64(7 * r + 5))) * _SALTS[2 * r + 1] | np.uint64(1) for r in range(ROUNDS)]
     limit = n.astype(np.uint64)
     x = _rounds(x, mask, shift, adds, muls)
     todo = np.flatnonzero(x >= limit)

@@ -109,14 +109,14 @@ class DomainTokens:
         return int(self.starts[-1])
 
     def gather(self, starts: np.ndarray, n: int, out: np.ndarray, rows: np.ndarray) -> None:
-        """out[rows[k]] = tokens [starts[k], starts[k] + n) for every k (converted to out's dtype in the copy):
-        a row copy from a plain view of the shard, `read` for the few that cross a shard end."""
+        """out[rows[k]] = tokens [starts[k], starts[k] + n) for every k (converted to out's dtype): a row copy
+        from a plain view of the shard, `read` for the few windows that cross a shard end."""
         starts = np.asarray(starts, np.int64)
         shard = np.searchsorted(self.starts, starts, side="right") - 1
         inside = starts + n <= self.starts[shard + 1]
         where = zip(rows.tolist(), shard.tolist(), (starts - self.starts[shard]).tolist(), inside.tolist(), strict=True)
-        for k, (row, s, at, ok) in enumerate(where):
-            out[row] = self.shards[s][at : at + n] if ok else self.read(int(starts[k]), n)  # row copies beat a gather
+        for k, (row, s, at, ok) in enumerate(where):  # row copies (memcpy + widening) beat a fancy-index gather
+            out[row] = self.shards[s][at : at + n] if ok else self.read(int(starts[k]), n)
 
     def read(self, start: int, n: int) -> np.ndarray:
         s = int(np.searchsorted(self.starts, start, side="right")) - 1
