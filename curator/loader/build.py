@@ -13,7 +13,7 @@ from curator.buckets.tokenizer import eos_id, load_tokenizer, token_dtype
 from curator.errors import ConfigError, RunError
 from curator.loader.from_buckets import copy_buckets
 from curator.loader.mixture import BucketsSource, DomainConfig, MixtureConfig, PathSource, RunSource
-from curator.loader.select_ids import ids_digest, select_ids, write_ids
+from curator.loader.select_ids import count_selected, ids_digest, select_ids, write_ids
 from curator.loader.store import STORE_META, TokenStore, file_sha256, shard_name, write_store_meta
 from curator.pipeline.config import PipelineConfig, parse_pipeline
 from curator.pipeline.executor import run_pipeline
@@ -61,6 +61,9 @@ def build_store(
         )
     store = Path(out if out is not None else mixture.store)
     tokenizer = tokenizer_info(mixture)
+    for domain in mixture.domains:  # every predicate is checked before any domain is built
+        if isinstance(domain.source, RunSource):
+            count_selected(domain.name, [_run_root(domain, r) for r in domain.source.runs()], domain.source.where)
     _claim(store, tokenizer, overwrite)
     domains = {}
     for domain in mixture.domains:
@@ -155,12 +158,7 @@ def _run_source_pipeline(
 ) -> PipelineConfig:
     """The pipeline over the runs' output/ keeping the selected ids; writes STORE/domains/NAME.ids.parquet
     (after checking that an existing domain folder was built from the same selection)."""
-    roots = []
-    for run in source.runs():
-        try:
-            roots.append(require_run_folder(Path(os.path.abspath(run))))
-        except ConfigError as exc:
-            raise ConfigError(f"domain '{domain.name}': run {exc}") from None
+    roots = [_run_root(domain, run) for run in source.runs()]
     names = run_names(roots)
     inputs = [{"path": str(root / "output"), "name": name} for root, name in zip(roots, names, strict=True)]
     ids_path = store / "domains" / f"{domain.name}.ids.parquet"
@@ -177,6 +175,13 @@ def _run_source_pipeline(
     _check_same_build(folder, config, domain, overwrite)
     write_ids(ids, ids_path)
     return config
+
+
+def _run_root(domain: DomainConfig, run: str) -> Path:
+    try:
+        return require_run_folder(Path(os.path.abspath(run)))
+    except ConfigError as exc:
+        raise ConfigError(f"domain '{domain.name}': run {exc}") from None
 
 
 def _check_same_build(folder: Path, config: PipelineConfig, domain: DomainConfig, overwrite: bool) -> None:

@@ -247,14 +247,16 @@ class MixtureLoader:
     def __iter__(self):
         """Batches from where the loader stands (the start, or the step after the last consumed one)."""
         self.scheduler.load_state_dict(self._resume_state())  # undo what an earlier iteration prefetched
-        for batch in self._batches():
-            self.consumed_step = batch["step"]
-            for s in [s for s in self._snapshots if s < self.consumed_step]:
-                del self._snapshots[s]
-            if self._log is not None and self.consumed_step % self.log_every == 0:
-                self._log_weights(self.consumed_step, self.consumed_step)
-            yield batch
-        self.close()  # the stream ended (every domain spent)
+        try:
+            for batch in self._batches():
+                self.consumed_step = batch["step"]
+                for s in [s for s in self._snapshots if s < self.consumed_step]:
+                    del self._snapshots[s]
+                if self._log is not None and self.consumed_step % self.log_every == 0:
+                    self._log_weights(self.consumed_step, self.consumed_step)
+                yield batch
+        finally:
+            self.close()  # the stream ended, or the loop broke off: the log keeps what was consumed
 
     def close(self) -> None:
         """Flush the mixture log (also done by `state_dict()` and at the end of the stream)."""
@@ -270,12 +272,22 @@ class MixtureLoader:
         step + horizon, identically after a resume. Returns that step."""
         if isinstance(weights, dict):
             unknown = sorted(set(weights) - set(self.config.names))
+            missing = [n for n in self.config.names if n not in weights]
+            if missing and not unknown:
+                raise ConfigError(
+                    f"set_weights: give every domain a weight (0 to stop one); missing: {', '.join(missing)}"
+                )
             if unknown:
                 raise ConfigError(
                     f"unknown domain(s) {', '.join(unknown)}; the mixture has {', '.join(self.config.names)}"
                 )
             weights = [float(weights.get(n, 0.0)) for n in self.config.names]
         step = self.consumed_step if step is None else int(step)
+        if step < self.consumed_step:
+            raise ConfigError(
+                f"set_weights(step={step}): the loop already received step {self.consumed_step}; a change can only "
+                "come from the current step (leave step out)"
+            )
         start = self.scheduler.set_weights(weights, step)
         if self._log is not None:
             self._log_weights(step, start, losses)
@@ -312,9 +324,14 @@ class MixtureLoader:
         diff = [k for k in ours if theirs.get(k) != ours[k]]
         if diff:
             shown = "; ".join(f"{k}: state {theirs.get(k)!r}, loader {ours[k]!r}" for k in diff)
-            raise ConfigError(f"this state belongs to another mixture or store ({shown})")
+            raise ConfigError(
+                f"this state belongs to another mixture or store ({shown}); to change weights in a resumed run, "
+                "load the state with the original mixture file and call set_weights"
+            )
         self.scheduler.load_state_dict(state["scheduler"])
         self.consumed_step = int(state["consumed_step"])
+        if self._log is not None:  # rows a crashed attempt wrote after this checkpoint are replayed, not kept twice
+            self._log.drop_after(self.consumed_step)
         self._snapshots = {}
         self._initial = self.scheduler.state_dict()
 
@@ -328,6 +345,9 @@ def _fingerprint(cfg: MixtureConfig, windows: list[int], store: TokenStore) -> d
         "packing": cfg.packing,
         "global_batch": cfg.global_batch,
         "seed": cfg.seed,
+        "weights": [round(w, 12) for w in cfg.weights],  # the file's initial weights; later ones are in the state
+        "max_epochs": [d.max_epochs for d in cfg.domains],
+        "horizon": cfg.horizon,
         "tokenizer_sha256": store.tokenizer.get("sha256"),
         "store": hashlib.sha256(json.dumps(store.meta.get("domains", {}), sort_keys=True).encode()).hexdigest()[:16],
     }

@@ -150,6 +150,8 @@ def _tidy(problem: str) -> str:
         fields = list(SOURCES[m.group(1)].model_fields)
         problem = problem[: m.end(2) + 1] + f"{suggest(m.group(2), fields)}; valid keys: {', '.join(fields)}"
     problem = problem.replace("Value error, ", "")
+    if "valid keys: name, weight, max_epochs, source" in problem:  # the YAML key is `from`
+        problem = problem.replace("max_epochs, source", "max_epochs, from")
     problem = problem.replace("Unable to extract tag using discriminator _source_kind()", SOURCE_HELP)
     return problem.removeprefix(": ")
 

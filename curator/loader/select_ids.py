@@ -61,6 +61,33 @@ def select_ids(domain: str, roots: list[Path], where: str, shards: list[Shard]) 
     return table.sort_by([("task", "ascending"), ("id", "ascending")]), int(matched)
 
 
+def count_selected(domain: str, roots: list[Path], where: str) -> int:
+    """How many kept documents `where` selects; a bad predicate or a selection of 0 is a ConfigError."""
+    import duckdb
+
+    try:
+        con, _notes, views = connect(roots)
+    except ConfigError as exc:
+        raise ConfigError(f"domain '{domain}': {exc}") from None
+    try:
+        if "docs" not in views:
+            raise ConfigError(f"domain '{domain}': the runs {', '.join(map(str, roots))} have no docs table")
+        try:
+            ((matched,),) = con.execute(f"SELECT count(*) FROM docs WHERE kept AND ({where})").fetchall()
+        except duckdb.Error as exc:
+            raise ConfigError(
+                f"domain '{domain}': the SQL predicate `{where}` failed over the docs view: {duckdb_message(exc)}"
+            ) from None
+    finally:
+        con.close()
+    if matched == 0:
+        raise ConfigError(
+            f"domain '{domain}': `{where}` matched 0 kept documents of {', '.join(map(str, roots))}; "
+            'check the predicate with `curator sql RUN "SELECT ... FROM docs WHERE kept AND (...)"`'
+        )
+    return int(matched)
+
+
 def write_ids(table: pa.Table, path: Path) -> None:
     """Publish the id list atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -59,7 +59,9 @@ class RunTables:
 
 def find_tables(root: Path, name: str) -> RunTables:
     """Files per view of one run; an interrupted run falls back to its per-task parts, with a note."""
-    root = require_run_folder(root)
+    if not (Path(root) / "stats" / "mixture_log").is_dir():  # a training run folder may hold only its logs
+        root = require_run_folder(root)
+    root = Path(root)
     files, notes = {}, []
     for view, spec in TABLES.items():
         found = sorted(root.glob(spec.final))

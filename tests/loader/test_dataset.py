@@ -126,6 +126,9 @@ def test_a_state_from_another_mixture_is_refused_naming_the_difference(tmp_path,
     other = MixtureLoader(mixture_file(tmp_path, store, seed=8))
     with pytest.raises(ConfigError, match="seed: state 7, loader 8"):
         other.load_state_dict(state)
+    edited = [{"name": "code", "weight": 0.6}, {"name": "prose", "weight": 0.2}, {"name": "docs", "weight": 0.2}]
+    with pytest.raises(ConfigError, match="weights: state .*call set_weights"):  # edited YAML weights are not lost
+        MixtureLoader(mixture_file(tmp_path, store, domains=edited)).load_state_dict(state)
 
 
 def test_bad_weights_and_domains(mixture):
@@ -134,7 +137,11 @@ def test_bad_weights_and_domains(mixture):
     with pytest.raises(ConfigError, match="unknown domain.*cod\\b"):
         loader.set_weights({"cod": 1.0})
     with pytest.raises(ConfigError, match="sum to 1"):
-        loader.set_weights({"code": 0.5})
+        loader.set_weights({"code": 0.5, "prose": 0.1, "docs": 0.1})
+    with pytest.raises(ConfigError, match="missing: prose, docs"):
+        loader.set_weights({"code": 1.0})
+    with pytest.raises(ConfigError, match="already received step 0"):
+        loader.set_weights({"code": 1.0, "prose": 0.0, "docs": 0.0}, step=-1)
 
 
 def test_max_epochs_ends_the_domain(tmp_path, store):
@@ -251,3 +258,37 @@ def test_buckets_packing_same_stream_resume_and_ranks(dd_mixture):
 def test_buckets_packing_needs_2_to_the_i_sequences(tmp_path, store):
     with pytest.raises(ConfigError, match="domain 'code': document 0 has .* tokens; buckets packing needs"):
         MixtureLoader(mixture_file(tmp_path, store, packing="buckets", seq_len=64))
+
+
+def test_the_log_keeps_a_broken_loop_and_has_no_duplicates_after_a_resume(tmp_path, mixture):
+    import duckdb
+
+    run = tmp_path / "train"
+    first = MixtureLoader(mixture, log_dir=run, log_every=1)
+    for batch in first:
+        if batch["step"] == 10:
+            state = first.state_dict()
+        if batch["step"] == 20:
+            break  # no state_dict or close: the rows up to step 20 must still be on disk
+    query = f"SELECT step, count(*) FROM read_parquet('{run}/stats/mixture_log/*.parquet') GROUP BY step ORDER BY step"
+    assert [s for s, _ in duckdb.sql(query).fetchall()] == list(range(21))
+    resumed = MixtureLoader(mixture, log_dir=run, log_every=1)
+    resumed.load_state_dict(state)  # a crash after step 10: steps 11..20 are replayed, so their rows go
+    for batch in resumed:
+        if batch["step"] == 25:
+            break
+    assert duckdb.sql(query).fetchall() == [(s, 3) for s in range(26)]  # one row per domain and step
+
+
+def test_curator_sql_reads_a_training_folders_mixture_log(tmp_path, mixture):
+    from typer.testing import CliRunner
+
+    from curator.cli import app
+
+    run = tmp_path / "train"
+    loader = MixtureLoader(mixture, log_dir=run, log_every=2)
+    _take(loader, 5)
+    query = "SELECT count(DISTINCT step) AS n FROM mixture_log"
+    result = CliRunner().invoke(app, ["sql", str(run), query, "-f", "csv"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == ["n", "3"]
