@@ -3,6 +3,10 @@ and a real MixtureLoader steered through `apply`."""
 
 import json
 import math
+import os
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pyarrow as pa
@@ -12,6 +16,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import curator
 from curator.errors import ConfigError, RunError
 from curator.loader.dataset import MixtureLoader
 from curator.loader.policies import (
@@ -326,6 +331,55 @@ def test_allreduce_in_a_one_rank_gloo_group(tmp_path):
         assert np.isnan(means[0]) and means[1] == 2.0
     finally:
         dist.destroy_process_group()
+
+
+RANK_WORKER = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np, torch
+    import torch.distributed as dist
+    from curator.loader.policies import ODM, domain_means
+
+    init_file, rank, out = sys.argv[1:4]
+    rank = int(rank)
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    rng = np.random.default_rng(rank)  # each rank sees other samples
+    odm = ODM(["a", "b", "c"], [0.5, 0.3, 0.2], warmup=0)
+    feedback, weights = [], []
+    for step in range(8):
+        ids = rng.integers(0, 3 if rank == 0 else 2, 6)  # c only ever on rank 0
+        losses = rng.uniform(1.0, 5.0, 6)
+        feedback.append([losses.tolist(), ids.tolist()])
+        weights.append(odm.observe(*domain_means(torch.tensor(losses), torch.tensor(ids), 3, all_reduce=True), step))
+    json.dump({"feedback": feedback, "weights": [w.tolist() for w in weights]}, open(out, "w"))
+    dist.destroy_process_group()
+    """
+)
+
+
+def test_two_gloo_ranks_observe_the_same_reduced_means(tmp_path):
+    script = tmp_path / "worker.py"
+    script.write_text(RANK_WORKER)
+    root = os.path.dirname(os.path.dirname(curator.__file__))  # the workers import this checkout's curator
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(tmp_path / "init"), str(r), str(tmp_path / f"rank{r}.json")],
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for r in range(2)
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    assert ranks[0]["weights"] == ranks[1]["weights"]  # every rank computes the same weights
+    single = ODM(NAMES, [0.5, 0.3, 0.2], warmup=0)  # one process over both ranks' samples
+    for step, (f0, f1) in enumerate(zip(ranks[0]["feedback"], ranks[1]["feedback"], strict=True)):
+        w = single.observe(*domain_means(np.array(f0[0] + f1[0]), np.array(f0[1] + f1[1]), 3), step)
+        assert np.allclose(w, ranks[0]["weights"][step], rtol=0, atol=1e-12)
 
 
 # -- through a real MixtureLoader --------------------------------------------------------------------------------
