@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/buckets.py
 	$(BIN)/python benchmarks/stats_sql.py
 	$(BIN)/python benchmarks/loader.py
+	$(BIN)/python benchmarks/policies.py
 
 clean:
 	rm -rf $(VENV) data runs .pytest_cache
