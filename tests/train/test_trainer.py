@@ -1,0 +1,133 @@
+"""train(): learning, exact resume (with a reweighter and a policy), the run folder, bad input."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from curator.errors import ConfigError, RunError
+from curator.train import train
+from curator.train.checkpoint import list_checkpoints
+from curator.train.train_log import read_train_log
+from tests.train.conftest import VOCAB, train_config
+
+
+def _overall(table, split="train"):
+    rows = table.filter(pc.and_(pc.equal(table.column("split"), split), pc.is_null(table.column("domain"))))
+    return rows.column("step").to_pylist(), np.array(rows.column("loss").to_pylist(), float)
+
+
+def _mixture_log(run):
+    table = pq.read_table(sorted((run / "stats" / "mixture_log").glob("part-*.parquet")))
+    return table.sort_by([("step", "ascending"), ("domain", "ascending")]).to_pylist()
+
+
+def test_loss_decreases_and_run_folder(tmp_path, mixture):
+    out = tmp_path / "run"
+    summary = train(train_config(mixture, lr=3e-2), out)
+    assert summary.steps == 40 and summary.tokens == 40 * 4 * 16
+    table = read_train_log(out)
+    steps, losses = _overall(table)
+    assert steps == list(range(1, 41))
+    eval_steps, eval_losses = _overall(table, "eval")
+    assert eval_steps == [10, 20, 30, 40]
+    assert eval_losses[-1] < eval_losses[0] - 0.3 and eval_losses[-1] < math.log(VOCAB) - 1.0
+    assert losses[-5:].mean() < losses[:5].mean()
+    domains = set(table.column("domain").drop_null().to_pylist())
+    assert domains == {"code", "prose", "docs"}
+    assert summary.eval_domain_loss.keys() == {"code", "prose", "docs"}
+    assert [s for s, _ in list_checkpoints(out)] == [10, 20, 30, 40]
+    state = torch.load(out / "checkpoints" / "step-000040.pt", weights_only=False)
+    assert {"model", "optimizer", "loader", "policy", "torch_rng", "step"} <= state.keys()
+    assert state["loader"]["consumed_step"] == 39
+    assert (out / "config.yaml").is_file() and (out / ".curator-run.json").is_file()
+    assert (out / "stats" / "train_summary.json").is_file()
+    assert _mixture_log(out)  # the loader's weights were logged
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},
+        {
+            "reweight": {"strategy": "linupper", "warmup_steps": 5},
+            "policy": {"name": "odm", "params": {"warmup": 5}},
+            "grad_accum": 2,
+        },
+    ],
+)
+def test_resume_equals_uninterrupted(tmp_path, mixture, extra):
+    cfg = train_config(mixture, **extra)
+    train(cfg, tmp_path / "whole")
+    train(cfg, tmp_path / "parts", stop_at=25)
+    (tmp_path / "parts" / "checkpoints" / "step-000025.pt").unlink()  # killed before its checkpoint was written
+    summary = train(cfg, tmp_path / "parts")
+    assert summary.start_step == 20 and summary.steps == 40
+    whole, parts = read_train_log(tmp_path / "whole"), read_train_log(tmp_path / "parts")
+    assert whole.num_rows == parts.num_rows
+    assert whole.drop_columns(["loss"]).equals(parts.drop_columns(["loss"]))
+    a = np.array(whole.column("loss").to_pylist(), float)
+    b = np.array(parts.column("loss").to_pylist(), float)
+    np.testing.assert_allclose(a, b, rtol=0, atol=1e-6, equal_nan=True)
+    assert _mixture_log(tmp_path / "whole") == _mixture_log(tmp_path / "parts")
+    if extra:
+        weights = {r["weight"] for r in _mixture_log(tmp_path / "whole") if r["policy"] == "odm"}
+        assert len(weights) > 3  # the policy did change the weights
+
+
+def test_finished_run_resumes_to_more_steps(tmp_path, mixture):
+    out = tmp_path / "run"
+    train(train_config(mixture, steps=10, eval_every=0), out)
+    again = train(train_config(mixture, steps=10, eval_every=0), out)
+    assert again.start_step == 10 and again.steps == 10
+    more = train(train_config(mixture, steps=12, eval_every=0), out)
+    assert more.start_step == 10 and more.steps == 12
+
+
+def test_vocab_too_small(tmp_path, mixture):
+    cfg = train_config(mixture, model={"d_model": 32, "n_layers": 1, "n_heads": 2, "vocab_size": 100})
+    with pytest.raises(ConfigError, match=f"smaller than the store's tokenizer vocabulary \\({VOCAB}\\)"):
+        train(cfg, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_missing_mixture(tmp_path):
+    with pytest.raises(ConfigError, match="mixture file .*nope.yaml' not found"):
+        train({"mixture": str(tmp_path / "nope.yaml")}, tmp_path / "run")
+
+
+def test_unknown_key_did_you_mean(tmp_path, mixture):
+    with pytest.raises(ConfigError, match="unknown key 'stpes' \\(did you mean 'steps'\\?\\)"):
+        train(train_config(mixture, stpes=3), tmp_path / "run")
+    with pytest.raises(ConfigError, match="reweight.temprature: unknown key .*did you mean 'temperature'"):
+        train(train_config(mixture, reweight={"temprature": 1.0}), tmp_path / "run")
+
+
+def test_bad_policy_and_reweight(tmp_path, mixture):
+    with pytest.raises(ConfigError, match="unknown policy 'odn'"):
+        train(train_config(mixture, policy={"name": "odn"}), tmp_path / "run")
+    with pytest.raises(ConfigError, match="reweight"):
+        train(train_config(mixture, reweight={"strategy": "nope"}), tmp_path / "run")
+
+
+def test_foreign_folder_refused(tmp_path, mixture):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    with pytest.raises(ConfigError, match="not empty and is not a curator run folder"):
+        train(train_config(mixture, steps=2), out)
+    assert (out / "notes.txt").read_text() == "keep me"
+
+
+def test_different_config_refused(tmp_path, mixture):
+    out = tmp_path / "run"
+    train(train_config(mixture, steps=2, eval_every=0), out)
+    with pytest.raises(RunError, match="different config \\(changed: lr\\)"):
+        train(train_config(mixture, steps=2, eval_every=0, lr=0.5), out)
+    with pytest.raises(RunError, match="already holds checkpoints"):
+        train(train_config(mixture, steps=2, eval_every=0), out, resume=False)
