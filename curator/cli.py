@@ -509,6 +509,30 @@ def mixture_show(
     typer.echo(f"at a budget of {budget:,} tokens (epochs = budget x weight / tokens)")
 
 
+@app.command("train")
+def train_cmd(
+    config: Path = typer.Argument(..., help="training YAML, e.g. pipelines/train.yaml"),
+    out: Path = typer.Option(..., "--out", "-o", help="training run folder (created, or resumed from its checkpoint)"),
+    set_: list[str] = typer.Option([], "--set", help="override a config key: --set model.d_model=128"),
+    steps: int | None = typer.Option(None, "--steps", min=1, help="optimizer steps (overrides the config's)"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress: the summary line only"),
+) -> None:
+    """Train a small GPT on a mixture's token store (CPU); rerun the same command to resume."""
+    from curator.train.trainer import summary_line, train
+
+    overrides = list(set_) + ([f"steps={steps}"] if steps is not None else [])
+    try:
+        summary = train(config, out, resume=True, quiet=quiet, overrides=overrides)
+    except CuratorError as exc:
+        _fail(exc)
+    typer.echo(summary_line(summary))
+    if not quiet and summary.eval_domain_loss:
+        shown = ", ".join(f"{name} {loss:.4f}" for name, loss in summary.eval_domain_loss.items())
+        typer.echo(f"eval loss per domain: {shown}")
+    if summary.stopped:
+        typer.echo(f"note: {summary.stopped}", err=True)
+
+
 def _is_folder(arg: str) -> bool:
     """True for an existing folder; False for anything else, a long SQL query included (no OSError)."""
     try:
@@ -522,7 +546,7 @@ def sql(
     args: list[str] = typer.Argument(
         ...,
         help="RUN_DIR... then QUERY (views: docs, steps, rejects, text, clusters, dsir_weights, buckets, "
-        "contamination, mixture_log; those a run has)",
+        "contamination, mixture_log, train_log; those a run has)",
     ),
     db: Path | None = typer.Option(None, "--db", help="keep the views in this DuckDB catalog file for other clients"),
     fmt: str = typer.Option("table", "--format", "-f", help="table | csv | json | parquet"),

@@ -16,6 +16,7 @@ from curator.schema import DOCUMENT_SCHEMA, PROVENANCE_SCHEMA
 from curator.select.dsir import DsirSelect
 from curator.stats.contamination import CONTAMINATION_SCHEMA
 from curator.stats.mixture_log import MIXTURE_LOG_SCHEMA
+from curator.train.train_log import TRAIN_LOG_SCHEMA
 
 STATS_VERSION = 1  # of the per-step stats columns (step_columns, dsir_weights)
 
@@ -92,6 +93,12 @@ def all_schemas() -> dict[str, dict]:
             MIXTURE_LOG_SCHEMA,
             "stats/mixture_log/part-*.parquet: domain weights per training step, one row per (step, domain), "
             "written by curator.stats.mixture_log.MixtureLogWriter.",
+        ),
+        "train_log": schema_to_json(
+            "train_log",
+            TRAIN_LOG_SCHEMA,
+            "stats/train_log/part-*.parquet: train and eval losses per optimizer step of `curator train`, one row "
+            "per (step, split, domain), domain null for all domains; written by curator.train.train_log.",
         ),
         "contamination": schema_to_json(
             "contamination",

@@ -36,6 +36,7 @@ TABLES: dict[str, TableSpec] = {
     ),
     "buckets": TableSpec("buckets/task-*/pieces.parquet"),
     "mixture_log": TableSpec("stats/mixture_log/part-*.parquet"),
+    "train_log": TableSpec("stats/train_log/part-*.parquet"),
     "contamination": TableSpec(
         "contamination/*.parquet", derived="regexp_extract(filename, '([^/]+)[.]parquet$', 1) AS benchmark"
     ),
@@ -59,7 +60,7 @@ class RunTables:
 
 def find_tables(root: Path, name: str) -> RunTables:
     """Files per view of one run; an interrupted run falls back to its per-task parts, with a note."""
-    if not (Path(root) / "stats" / "mixture_log").is_dir():  # a training run folder may hold only its logs
+    if not any((Path(root) / "stats" / log).is_dir() for log in ("mixture_log", "train_log")):  # training runs
         root = require_run_folder(root)
     root = Path(root)
     files, notes = {}, []
