@@ -84,9 +84,13 @@ def test_shipped_pipelines_are_valid():
     from pathlib import Path
 
     from curator.loader.mixture import load_mixture
+    from curator.train.config import load_train_config
 
     for path in sorted(Path(__file__).resolve().parents[2].joinpath("pipelines").glob("*.yaml")):
-        if "domains" in yaml.safe_load(path.read_text()):  # a mixture file (curator mixture build)
+        data = yaml.safe_load(path.read_text())
+        if "domains" in data:  # a mixture file (curator mixture build)
             load_mixture(path)
+        elif "mixture" in data:  # a training config (curator train)
+            load_train_config(path)
         else:
             load_pipeline(path)
