@@ -51,6 +51,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/stats_sql.py
 	$(BIN)/python benchmarks/loader.py
 	$(BIN)/python benchmarks/policies.py
+	test -f runs/mixture-store/store.json || $(MAKE) demo  # the feedback experiment trains on the demo mixture
+	$(BIN)/python benchmarks/feedback.py
 
 clean:
 	rm -rf $(VENV) data runs .pytest_cache
