@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -161,11 +160,6 @@ SOURCE_HELP = "give one of: {run: RUN_DIR, where: SQL}, {paths: [GLOB, ...]}, {b
 
 def load_mixture(path: str | Path) -> MixtureConfig:
     """Read and validate a mixture YAML file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"mixture file '{path}' not found")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    return parse_mixture(data, str(path))
+    from curator.pipeline.config import read_yaml_file
+
+    return parse_mixture(read_yaml_file(path, "mixture file"), str(path))

@@ -267,15 +267,20 @@ def parse_pipeline(data: Any, origin: str = "<config>") -> PipelineConfig:
     return config
 
 
-def load_pipeline(path: str | Path, overrides: list[str] | None = None) -> PipelineConfig:
-    """Read, override and validate a pipeline YAML file."""
+def read_yaml_file(path: str | Path, what: str) -> Any:
+    """The parsed YAML of `path`; a missing file or bad YAML is a ConfigError naming the `what` (pipeline file...)."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"pipeline file '{path}' not found")
+        raise ConfigError(f"{what} '{path}' not found")
     try:
-        data = yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+
+
+def load_pipeline(path: str | Path, overrides: list[str] | None = None) -> PipelineConfig:
+    """Read, override and validate a pipeline YAML file."""
+    data = read_yaml_file(path, "pipeline file")
     if overrides:
         data = apply_overrides(data if isinstance(data, dict) else {}, overrides)
     return parse_pipeline(data, str(path))

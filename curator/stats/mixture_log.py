@@ -82,25 +82,10 @@ class MixtureLogWriter:
     def drop_after(self, step: int) -> int:
         """Remove logged rows of steps after `step` (a resume from that step replays them); returns how many.
         Each part file is rewritten atomically (or removed when nothing of it is left). Memory: one part."""
-        import pyarrow.compute as pc
-
-        from curator.io.parquet import read_parquet_file
+        from curator.io.parquet import drop_rows_after
 
         self._rows = {f.name: [] for f in MIXTURE_LOG_SCHEMA}
-        dropped = 0
-        for path in sorted(self.folder.glob("part-*.parquet")):
-            table = read_parquet_file(path)
-            keep = table.filter(pc.less_equal(table.column("step"), step))
-            if keep.num_rows == table.num_rows:
-                continue
-            dropped += table.num_rows - keep.num_rows
-            if keep.num_rows == 0:
-                path.unlink()
-                continue
-            writer = AtomicParquetWriter(path, MIXTURE_LOG_SCHEMA)
-            writer.write(keep.cast(MIXTURE_LOG_SCHEMA))
-            writer.close()
-        return dropped
+        return drop_rows_after(sorted(self.folder.glob("part-*.parquet")), step, MIXTURE_LOG_SCHEMA)
 
     def close(self) -> None:
         self.flush()

@@ -6,7 +6,6 @@ import math
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from curator.errors import ConfigError
@@ -114,15 +113,9 @@ def parse_train_config(data: Any, origin: str = "<train config>") -> TrainConfig
 
 def load_train_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
     """Read train.yaml, apply `--set key=value` overrides, validate."""
-    from curator.pipeline.config import apply_overrides
+    from curator.pipeline.config import apply_overrides, read_yaml_file
 
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"training config '{path}' not found")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    data = read_yaml_file(path, "training config")
     if isinstance(data, dict) and overrides:
         data = apply_overrides(data, overrides)
     return parse_train_config(data, str(path))

@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from curator.io.atomic import AtomicParquetWriter
 
@@ -71,23 +70,10 @@ class TrainLogWriter:
 
     def drop_after(self, step: int) -> int:
         """Remove rows of steps after `step` (rewriting or removing parts atomically); returns how many."""
-        from curator.io.parquet import read_parquet_file
+        from curator.io.parquet import drop_rows_after
 
         self._rows = []
-        dropped = 0
-        for path in self._parts():
-            table = read_parquet_file(path)
-            keep = table.filter(pc.less_equal(table.column("step"), step))
-            if keep.num_rows == table.num_rows:
-                continue
-            dropped += table.num_rows - keep.num_rows
-            if keep.num_rows == 0:
-                path.unlink()
-                continue
-            writer = AtomicParquetWriter(path, TRAIN_LOG_SCHEMA)
-            writer.write(keep.cast(TRAIN_LOG_SCHEMA))
-            writer.close()
-        return dropped
+        return drop_rows_after(list(self._parts()), step, TRAIN_LOG_SCHEMA)
 
 
 def read_train_log(run_dir: str | Path) -> pa.Table:
