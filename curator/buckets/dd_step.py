@@ -8,21 +8,21 @@ from typing import ClassVar, Literal
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import Field, PrivateAttr, model_validator
+from pydantic import Field, model_validator
 
 from curator.buckets.decompose import decompose, gather_sequences
 from curator.buckets.shards import BucketShardWriter
-from curator.buckets.tokenize import TOKENS_COLUMN
+from curator.buckets.tokenize import TOKENS_COLUMN, TokenSink
 from curator.errors import RunError
 from curator.pipeline.run_folder import RunFolder
-from curator.pipeline.step import Step, register_step, with_columns
+from curator.pipeline.step import register_step, with_columns
 from curator.text.hashing import seeded_hash
 
 DROP_REASON = "dd_below_min_bucket"
 
 
 @register_step
-class DatasetDecomposition(Step):
+class DatasetDecomposition(TokenSink):
     """Cut each tokenised document into 2^i-token pieces and write them to per-bucket shards (RUN/buckets/).
 
     Needs a `tokenize` step before it and must be the last step (what it writes is what trains). A document
@@ -43,21 +43,13 @@ class DatasetDecomposition(Step):
     long_docs: Literal["olmo", "random"] = Field(
         "olmo", description="documents over 2**max_bucket: olmo = full-context pieces first; random = Apple's"
     )
-    _writer: BucketShardWriter | None = PrivateAttr(default=None)
+    writes: ClassVar[str] = "buckets"
 
     @model_validator(mode="after")
     def _ordered(self):
         if self.min_bucket > self.max_bucket:
             raise ValueError(f"min_bucket ({self.min_bucket}) is above max_bucket ({self.max_bucket})")
         return self
-
-    @classmethod
-    def position_problem(cls, index: int, names: list[str]) -> str | None:
-        if "tokenize" not in names[:index]:
-            return "needs a `tokenize` step before it"
-        if index != len(names) - 1:
-            return "must be the last step (later steps would drop documents already written to buckets)"
-        return None
 
     def describe(self) -> str:
         return f"buckets 2^{self.min_bucket}..2^{self.max_bucket} tokens, long documents: {self.long_docs}"
@@ -72,11 +64,6 @@ class DatasetDecomposition(Step):
                 yield out
         self._writer.close()
         self._writer = None
-
-    def teardown(self) -> None:
-        if self._writer is not None:  # the task failed or was interrupted: leave nothing behind
-            self._writer.abort()
-            self._writer = None
 
     def _decompose_batch(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         if TOKENS_COLUMN not in batch.schema.names:

@@ -74,3 +74,24 @@ class Tokenize(Step):
         tokens = tokens_array([e.ids for e in encodings], self._eos, self._dtype)
         n_tokens = pc.list_value_length(tokens).cast(pa.int64())
         return with_columns(batch, {TOKENS_COLUMN: tokens, "n_tokens": n_tokens})
+
+
+class TokenSink(Step):
+    """Base of the terminal steps that write the `tokens` column into the run folder (dataset_decomposition,
+    token_store): after `tokenize`, last in the pipeline, and a failed task's partial files aborted."""
+
+    writes: ClassVar[str] = "its files"  # what the step writes, for the position message
+    _writer = PrivateAttr(default=None)  # an open shard writer while a task runs (close() publishes it)
+
+    @classmethod
+    def position_problem(cls, index: int, names: list[str]) -> str | None:
+        if "tokenize" not in names[:index]:
+            return "needs a `tokenize` step before it"
+        if index != len(names) - 1:
+            return f"must be the last step (later steps would drop documents already written to {cls.writes})"
+        return None
+
+    def teardown(self) -> None:
+        if self._writer is not None:  # the task failed or was interrupted: leave nothing behind
+            self._writer.abort()
+            self._writer = None

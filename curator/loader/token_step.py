@@ -7,17 +7,17 @@ from typing import ClassVar, Literal
 
 import numpy as np
 import pyarrow as pa
-from pydantic import Field, PrivateAttr
+from pydantic import Field
 
-from curator.buckets.tokenize import TOKENS_COLUMN
+from curator.buckets.tokenize import TOKENS_COLUMN, TokenSink
 from curator.errors import RunError
 from curator.loader.store import DTYPE_OF, TokenShardWriter
 from curator.pipeline.run_folder import RunFolder
-from curator.pipeline.step import Step, register_step
+from curator.pipeline.step import register_step
 
 
 @register_step
-class TokenStoreStep(Step):
+class TokenStoreStep(TokenSink):
     """Write the tokens of the documents that reach it (in order, each ending in the EOS that `tokenize` added)
     to RUN/tokens/task-TTTTT.u16|u32 plus the document end offsets (task-TTTTT.docs.npy).
 
@@ -31,15 +31,7 @@ class TokenStoreStep(Step):
     dtype: Literal["uint16", "uint32"] | None = Field(
         None, description="token width; default: the tokenize step's (a task with no documents then writes no shard)"
     )
-    _writer: TokenShardWriter | None = PrivateAttr(default=None)
-
-    @classmethod
-    def position_problem(cls, index: int, names: list[str]) -> str | None:
-        if "tokenize" not in names[:index]:
-            return "needs a `tokenize` step before it"
-        if index != len(names) - 1:
-            return "must be the last step (later steps would drop documents already written to the store)"
-        return None
+    writes: ClassVar[str] = "the store"
 
     def describe(self) -> str:
         return f"token shards in RUN/tokens/ ({self.dtype or 'width of the tokenizer'})"
@@ -67,9 +59,4 @@ class TokenStoreStep(Step):
             yield batch.drop_columns([TOKENS_COLUMN])  # written: later steps (none) and output/ need no tokens
         if self._writer is not None:
             self._writer.close()
-            self._writer = None
-
-    def teardown(self) -> None:
-        if self._writer is not None:  # the task failed or was interrupted: leave nothing behind
-            self._writer.abort()
             self._writer = None

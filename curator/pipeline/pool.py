@@ -176,9 +176,7 @@ class WorkerPool:
         self.terminate()  # every task has finished or failed by now: idle workers need no orderly shutdown
 
 
-def run_tasks(
-    pool: WorkerPool, fn: Callable, pending: list[int], args_of, describe, on_result, log
-) -> list[str]:
+def run_tasks(pool: WorkerPool, fn: Callable, pending: list[int], args_of, describe, on_result, log) -> list[str]:
     """Run every pending task; call `on_result(result)` for each success and return one line per failure
     (the traceback goes to `log`). A RunError's own message is the line."""
     from curator.errors import RunError

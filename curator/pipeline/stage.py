@@ -96,9 +96,7 @@ def run_index_task(task: int, shard: Shard, config, run_root: str, position: int
     return facts
 
 
-def run_stage(
-    run: RunFolder, config, shards: list[Shard], position: int, pool: WorkerPool, quiet: bool, log
-) -> dict:
+def run_stage(run: RunFolder, config, shards: list[Shard], position: int, pool: WorkerPool, quiet: bool, log) -> dict:
     """Index pass (resumable per task) then the step's global passes (resumable per pass)."""
     step = config.build_steps()[position]
     assert isinstance(step, GlobalStep)

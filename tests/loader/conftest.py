@@ -68,3 +68,13 @@ def mixture_file(tmp_path, store, **overrides):
 def dd_store(tmp_path_factory):
     root = tmp_path_factory.mktemp("dd_store")
     return write_store(root, {"code": [200, 100], "prose": [300], "docs": [80]}, pow2=(3, 4, 5, 6))
+
+
+def take(loader, n: int) -> list[dict]:
+    """The first `n` batches of a loader (a `for` loop broken off, as a training loop would)."""
+    out = []
+    for batch in loader:
+        out.append(batch)
+        if len(out) == n:
+            break
+    return out

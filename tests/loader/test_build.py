@@ -24,6 +24,7 @@ from curator.pipeline.config import InputConfig, parse_pipeline
 from curator.pipeline.executor import run_pipeline
 from curator.pipeline.side_input import side_input_batches
 from tests.conftest import synthetic_docs, write_jsonl
+from tests.loader.conftest import take
 
 STEPS = [{"normalize_text": {}}, {"length_filter": {"min_words": 8}}, "exact_dedup"]
 
@@ -310,17 +311,8 @@ def test_a_dd_domain_serves_whole_sequences_with_buckets_packing(world, tmp_path
     build_store(parse_mixture(data), quiet=True)
     sequences = {tuple(s) for b, n in BucketStore(dd).counts().items() for s in BucketStore(dd).batch(b, np.arange(n))}
     loader = MixtureLoader(parse_mixture(data))
-    for batch in _first(loader, 12):
+    for batch in take(loader, 12):
         rows, length = batch["input_ids"].shape
         assert rows * length == 2 * 64  # the same tokens every step
         for row, labels in zip(batch["input_ids"].tolist(), batch["labels"].tolist(), strict=True):
             assert tuple(row) in sequences and labels == row[1:] + [-100]
-
-
-def _first(loader, n):
-    out = []
-    for batch in loader:
-        out.append(batch)
-        if len(out) == n:
-            break
-    return out

@@ -8,7 +8,7 @@ from curator.errors import ConfigError, RunError
 from curator.loader.dataset import MixtureLoader
 from curator.loader.mixture import load_mixture
 from curator.loader.store import TokenStore
-from tests.loader.conftest import EOS, mixture_file, write_store
+from tests.loader.conftest import EOS, mixture_file, take, write_store
 
 BACKENDS = [
     dict(num_workers=0),
@@ -22,15 +22,6 @@ def _ids(batches) -> list[list[int]]:
     return [b["sample_id"].tolist() for b in batches]
 
 
-def _take(loader, n):
-    out = []
-    for batch in loader:
-        out.append(batch)
-        if len(out) == n:
-            break
-    return out
-
-
 @pytest.fixture
 def mixture(tmp_path, store):
     return mixture_file(tmp_path, store)
@@ -40,7 +31,7 @@ def test_batches_hold_the_windows_the_ids_name(mixture, store):
     loader = MixtureLoader(mixture)
     tokens = TokenStore(store)
     names = load_mixture(mixture).names
-    for batch in _take(loader, 5):
+    for batch in take(loader, 5):
         assert batch["input_ids"].shape == (8, 32) and batch["input_ids"].dtype == torch.int64
         for row in range(8):
             sid = int(batch["sample_id"][row])
@@ -55,7 +46,7 @@ def test_batches_hold_the_windows_the_ids_name(mixture, store):
 
 
 def test_the_same_stream_for_every_backend_and_worker_count(mixture):
-    streams = [_ids(_take(MixtureLoader(mixture, **kw), 30)) for kw in BACKENDS]
+    streams = [_ids(take(MixtureLoader(mixture, **kw), 30)) for kw in BACKENDS]
     assert all(s == streams[0] for s in streams[1:])
 
 
@@ -82,7 +73,7 @@ def test_resume_with_a_weight_change_in_flight_gives_the_identical_remaining_str
     assert state["consumed_step"] == 7
     resumed = MixtureLoader(mixture, **resume_kw)
     resumed.load_state_dict(state)
-    tail = _take(resumed, 25 - len(head))
+    tail = take(resumed, 25 - len(head))
     assert [b["step"] for b in tail][:1] == [8]
     assert _ids(head + tail) == _ids(ref)
     assert all(set(b["domain_id"].tolist()) == {2} for b in ref if b["step"] >= 9)
@@ -91,24 +82,24 @@ def test_resume_with_a_weight_change_in_flight_gives_the_identical_remaining_str
 
 def test_iterating_again_continues_after_the_last_consumed_batch(mixture):
     loader = MixtureLoader(mixture, num_workers=2, backend="thread", prefetch=2)
-    head = _take(loader, 4)
-    rest = _take(loader, 6)  # a new `for` loop: prefetched batches come again, none is skipped
+    head = take(loader, 4)
+    rest = take(loader, 6)  # a new `for` loop: prefetched batches come again, none is skipped
     assert [b["step"] for b in head + rest] == list(range(10))
-    assert _ids(head + rest) == _ids(_take(MixtureLoader(mixture), 10))
+    assert _ids(head + rest) == _ids(take(MixtureLoader(mixture), 10))
 
 
 def test_ranks_split_each_global_batch_and_resume_elastically(mixture):
-    single = _ids(_take(MixtureLoader(mixture, rank=0, world_size=1), 12))
-    ranks = [_ids(_take(MixtureLoader(mixture, rank=r, world_size=2), 12)) for r in range(2)]
+    single = _ids(take(MixtureLoader(mixture, rank=0, world_size=1), 12))
+    ranks = [_ids(take(MixtureLoader(mixture, rank=r, world_size=2), 12)) for r in range(2)]
     assert [a + b for a, b in zip(*ranks, strict=True)] == single
     one = MixtureLoader(mixture, rank=0, world_size=1)
-    _take(one, 5)
+    take(one, 5)
     state = one.state_dict()
     two = []
     for r in range(2):
         loader = MixtureLoader(mixture, rank=r, world_size=2)
         loader.load_state_dict(state)
-        two.append(_ids(_take(loader, 7)))
+        two.append(_ids(take(loader, 7)))
     assert [a + b for a, b in zip(*two, strict=True)] == single[5:]
     with pytest.raises(ConfigError, match="does not split over 3 ranks"):
         MixtureLoader(mixture, rank=0, world_size=3)
@@ -133,7 +124,7 @@ def test_a_state_from_another_mixture_is_refused_naming_the_difference(tmp_path,
 
 def test_bad_weights_and_domains(mixture):
     loader = MixtureLoader(mixture)
-    _take(loader, 1)
+    take(loader, 1)
     with pytest.raises(ConfigError, match="unknown domain.*cod\\b"):
         loader.set_weights({"cod": 1.0})
     with pytest.raises(ConfigError, match="sum to 1"):
@@ -210,7 +201,7 @@ def test_buckets_packing_serves_one_length_per_step_with_constant_tokens(dd_mixt
     tokens = TokenStore(dd_store)
     names = load_mixture(dd_mixture).names
     lengths = set()
-    for batch in _take(loader, 40):
+    for batch in take(loader, 40):
         rows, length = batch["input_ids"].shape
         lengths.add(length)
         assert rows * length == 4 * 64
@@ -227,7 +218,7 @@ def test_buckets_packing_serves_one_length_per_step_with_constant_tokens(dd_mixt
 
 
 def test_buckets_packing_same_stream_resume_and_ranks(dd_mixture):
-    streams = [_ids(_take(MixtureLoader(dd_mixture, **kw), 20)) for kw in BACKENDS]
+    streams = [_ids(take(MixtureLoader(dd_mixture, **kw), 20)) for kw in BACKENDS]
     assert all(s == streams[0] for s in streams[1:])
     first = MixtureLoader(dd_mixture, num_workers=2, backend="thread")
     head = []
@@ -242,7 +233,7 @@ def test_buckets_packing_same_stream_resume_and_ranks(dd_mixture):
     for r in range(2):
         loader = MixtureLoader(dd_mixture, rank=r, world_size=2)
         loader.load_state_dict(state)
-        ranks.append(_ids(_take(loader, 10)))
+        ranks.append(_ids(take(loader, 10)))
     reference = MixtureLoader(dd_mixture)
     ref = []
     for batch in reference:
@@ -287,7 +278,7 @@ def test_curator_sql_reads_a_training_folders_mixture_log(tmp_path, mixture):
 
     run = tmp_path / "train"
     loader = MixtureLoader(mixture, log_dir=run, log_every=2)
-    _take(loader, 5)
+    take(loader, 5)
     query = "SELECT count(DISTINCT step) AS n FROM mixture_log"
     result = CliRunner().invoke(app, ["sql", str(run), query, "-f", "csv"])
     assert result.exit_code == 0, result.output
