@@ -148,11 +148,10 @@ def _tidy(problem: str) -> str:
     if m:
         fields = list(SOURCES[m.group(1)].model_fields)
         problem = problem[: m.end(2) + 1] + f"{suggest(m.group(2), fields)}; valid keys: {', '.join(fields)}"
-    problem = problem.replace("Value error, ", "")
     if "valid keys: name, weight, max_epochs, source" in problem:  # the YAML key is `from`
         problem = problem.replace("max_epochs, source", "max_epochs, from")
     problem = problem.replace("Unable to extract tag using discriminator _source_kind()", SOURCE_HELP)
-    return problem.removeprefix(": ")
+    return problem
 
 
 SOURCE_HELP = "give one of: {run: RUN_DIR, where: SQL}, {paths: [GLOB, ...]}, {buckets: RUN_DIR}"

@@ -192,7 +192,8 @@ def _explain(exc: ValidationError, model: type[BaseModel], where: str) -> list[s
         else:
             got = err.get("input")
             shown = "" if isinstance(got, (dict, list)) else f" (got {got!r})"
-            lines.append(f"{path}: {err['msg']}{shown}")
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            lines.append(f"{path}: {msg}{shown}" if path else f"{msg}{shown}")  # a model-level check has no path
     return lines
 
 
