@@ -107,7 +107,7 @@ def parse_train_config(data: Any, origin: str = "<train config>") -> TrainConfig
     try:
         return TrainConfig.model_validate(data)
     except ValidationError as exc:
-        problems = [p.replace("Value error, ", "") for p in _explain(exc, TrainConfig, "")]
+        problems = _explain(exc, TrainConfig, "")
         raise ConfigError(f"{origin}: invalid training config\n  " + "\n  ".join(dict.fromkeys(problems))) from None
 
 
