@@ -509,6 +509,11 @@ def mixture_show(
     typer.echo(f"at a budget of {budget:,} tokens (epochs = budget x weight / tokens)")
 
 
+from curator.mix.cli import mix_app  # noqa: E402
+
+app.add_typer(mix_app, name="mix")
+
+
 @app.command("train")
 def train_cmd(
     config: Path = typer.Argument(..., help="training YAML, e.g. pipelines/train.yaml"),

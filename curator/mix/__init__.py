@@ -1,0 +1,1 @@
+"""Mixing laws: runs tables, law fits, predictions, CMR and optimised mixtures (`curator mix`)."""
