@@ -38,7 +38,7 @@ def methods(steps: int) -> dict[str, dict]:
 
 
 def run(base: dict, extra: dict, seed: int, steps: int, out: Path) -> dict:
-    config = {**base, **extra, "seed": seed, "steps": steps, "eval_every": steps, "eval_batches": 8}
+    config = {**base, **extra, "seed": seed, "steps": steps, "eval_every": steps, "eval_samples": 64}
     config["warmup_steps"] = min(config.get("warmup_steps", 0), steps // 10)
     config.update(checkpoint_every=steps, log_every=10)
     shutil.rmtree(out, ignore_errors=True)

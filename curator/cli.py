@@ -480,7 +480,9 @@ def mixture_build(
     except CuratorError as exc:
         _fail(exc)
     for name, info in meta["domains"].items():
-        typer.echo(f"{name}: {info['docs']:,} docs, {info['tokens']:,} tokens, {len(info['shards'])} shard(s)")
+        held = info.get("heldout") or {}
+        extra = f"; {held['docs']:,} held out ({held['tokens']:,} tokens)" if held else ""
+        typer.echo(f"{name}: {info['docs']:,} docs, {info['tokens']:,} tokens, {len(info['shards'])} shard(s){extra}")
     typer.echo(f"store: {out or config.store} ({meta['dtype']}, tokenizer {meta['tokenizer']['path']})")
 
 
@@ -500,13 +502,19 @@ def mixture_show(
         budget, rows = epochs_table(config, TokenStore(out or config.store), tokens)
     except CuratorError as exc:
         _fail(exc)
-    typer.echo(f"{'domain':<16} {'docs':>10} {'tokens':>14} {'natural':>8} {'weight':>7} {'epochs':>8}")
+    typer.echo(
+        f"{'domain':<16} {'docs':>10} {'tokens':>14} {'natural':>8} {'weight':>7} {'epochs':>8} {'held-out docs':>14}"
+    )
     for r in rows:
         flag = f"  over max_epochs {r.max_epochs:g}" if r.over else ""
         typer.echo(
-            f"{r.name:<16} {r.docs:>10,} {r.tokens:>14,} {r.natural:>8.3f} {r.weight:>7.3f} {r.epochs:>8.2f}{flag}"
+            f"{r.name:<16} {r.docs:>10,} {r.tokens:>14,} {r.natural:>8.3f} {r.weight:>7.3f} {r.epochs:>8.2f} "
+            f"{r.heldout_docs:>14,}{flag}"
         )
-    typer.echo(f"at a budget of {budget:,} tokens (epochs = budget x weight / tokens)")
+    typer.echo(
+        f"at a budget of {budget:,} tokens (epochs = budget x weight / tokens); held-out documents are for "
+        "validation only (not in docs / tokens)"
+    )
 
 
 from curator.mix.cli import mix_app  # noqa: E402

@@ -3,9 +3,8 @@
 Each optimizer step takes `grad_accum` loader batches (micro-batches). The loss to backpropagate is the
 SampleReweighter's weighted mean of per-sample losses when `reweight` is set, else their mean; the step's
 per-domain mean losses feed the domain policy (`apply`), which changes the loader's weights. Validation is
-the per-domain mean loss over a fixed set of `eval_batches` batches drawn once by a second MixtureLoader on
-the same store with another seed and uniform domain weights: held-out *sampling*, not held-out documents
-(the same windows can also be drawn for training).
+the per-domain mean loss on `eval_samples` fixed windows per domain cut from the documents the store held
+out of training (the mixture's `holdout`; curator.train.validation).
 
 A run folder holds config.yaml, the run marker and lock, stats/train_log/ (train_log view),
 stats/mixture_log/ (the loader's weights), and checkpoints/step-NNNNNN.pt with the model, optimizer, step,
@@ -28,7 +27,6 @@ import yaml
 
 from curator.errors import ConfigError, RunError
 from curator.loader.dataset import MixtureLoader
-from curator.loader.domain_losses import domain_means
 from curator.loader.mixture import MixtureConfig, load_mixture
 from curator.loader.policies import apply, policy_from_config
 from curator.loader.reweight import SampleReweighter, per_sample_loss
@@ -40,6 +38,7 @@ from curator.train.config import TrainConfig, load_train_config, parse_train_con
 from curator.train.model import GPT, GPTConfig
 from curator.train.progress import TrainProgress
 from curator.train.train_log import TRAIN_LOG_DIR, TrainLogWriter
+from curator.train.validation import evaluate, heldout_batches, loss_rows
 
 RESUMABLE_CHANGES = ("steps",)  # config keys a resumed run may change
 
@@ -97,6 +96,8 @@ def resolve_config(config: TrainConfig | dict | str | Path, overrides: list[str]
         GPTConfig(vocab, model.d_model, model.n_layers, model.n_heads, seq_len, model.mlp_ratio)
     except ValueError as exc:
         raise ConfigError(f"model: {exc}") from None
+    if cfg.eval_every:
+        heldout_batches(store, mixture, 1, 1)  # every domain has held-out documents (checked before any work)
     if cfg.policy is not None:
         policy_from_config(cfg.policy.name, mixture.names, mixture.weights, **cfg.policy.params)  # check early
     if cfg.reweight is not None:
@@ -143,40 +144,6 @@ def _check_folder(out: Path, resolved: dict, resume: bool) -> None:
     if not list_checkpoints(out):  # an attempt that died before its first checkpoint: start over
         for sub in (TRAIN_LOG_DIR, MIXTURE_LOG_DIR):
             shutil.rmtree(out / sub, ignore_errors=True)
-
-
-def _eval_batches(mixture: MixtureConfig, cfg: TrainConfig) -> list[dict]:
-    """A fixed validation set: the first `eval_batches` batches of a loader with another seed and equal weights."""
-    k = len(mixture.domains)
-    domains = [d.model_copy(update={"weight": 1.0 / k, "max_epochs": None}) for d in mixture.domains]
-    seed = cfg.eval_seed if cfg.eval_seed is not None else mixture.seed + 1
-    held = mixture.model_copy(update={"seed": seed, "domains": domains, "normalize_weights": True})
-    out = []
-    for batch in MixtureLoader(held, rank=0, world_size=1):
-        out.append({key: batch[key] for key in ("input_ids", "labels", "domain_id")})
-        if len(out) == cfg.eval_batches:
-            break
-    return out
-
-
-@torch.no_grad()
-def evaluate(model: GPT, batches: list[dict], names: list[str]) -> dict[str | None, tuple[float, int]]:
-    """{None: (mean loss, samples), domain: (mean loss, samples)} over the validation batches."""
-    model.eval()
-    losses, ids = [], []
-    for batch in batches:
-        per, _ = per_sample_loss(model(batch["input_ids"]), batch["labels"])
-        losses.append(per)
-        ids.append(batch["domain_id"])
-    model.train()
-    return _loss_rows(torch.cat(losses), torch.cat(ids), names)
-
-
-def _loss_rows(losses: torch.Tensor, ids: torch.Tensor, names: list[str]) -> dict[str | None, tuple[float, int]]:
-    means, counts = domain_means(losses, ids, len(names))
-    rows: dict[str | None, tuple[float, int]] = {None: (float(losses.double().mean()), int(losses.numel()))}
-    rows.update({n: (float(m), int(c)) for n, m, c in zip(names, means, counts, strict=True)})
-    return rows
 
 
 def _optimizer(model: GPT, cfg: TrainConfig) -> torch.optim.AdamW:
@@ -243,6 +210,13 @@ class _Run:
         self.step, self.tokens = 0, 0
         self.last_eval: dict[str | None, tuple[float, int]] = {}
 
+    def eval_set(self) -> list[dict]:
+        """The validation batches (held-out documents), or none when eval_every is 0."""
+        if not self.cfg.eval_every:
+            return []
+        store = TokenStore(self.mixture.store)
+        return heldout_batches(store, self.mixture, self.cfg.eval_samples, self.mixture.global_batch)
+
     def _restore(self) -> None:
         state = load_latest(self.out)
         if state is None:
@@ -282,7 +256,7 @@ class _Run:
 
     def run(self, stop_at: int | None) -> TrainSummary:
         cfg = self.cfg
-        eval_set = _eval_batches(self.mixture, cfg) if cfg.eval_every else []
+        eval_set = self.eval_set()
         self._restore()
         start_step, start_tokens = self.step, self.tokens
         end = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
@@ -305,7 +279,7 @@ class _Run:
                     torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
                 self.optimizer.step()
                 losses, ids = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
-                rows = _loss_rows(losses, ids, self.names)
+                rows = loss_rows(losses, ids, self.names)
                 train_loss = rows[None][0]
                 if self.policy is not None:
                     means = np.array([rows[n][0] for n in self.names])

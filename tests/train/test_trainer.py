@@ -131,3 +131,34 @@ def test_different_config_refused(tmp_path, mixture):
         train(train_config(mixture, steps=2, eval_every=0, lr=0.5), out)
     with pytest.raises(RunError, match="already holds checkpoints"):
         train(train_config(mixture, steps=2, eval_every=0), out, resume=False)
+
+
+def test_validation_uses_the_heldout_documents(mixture):
+    from curator.loader.mixture import load_mixture
+    from curator.loader.store import TokenStore
+    from curator.train.validation import heldout_batches
+
+    config = load_mixture(mixture)
+    store = TokenStore(config.store)
+    batches = heldout_batches(store, config, samples=3, batch_size=2)
+    for d, name in enumerate(config.names):
+        held = store.heldout(name).read(0, store.heldout(name).tokens)
+        rows = [b for b in batches if int(b["domain_id"][0]) == d]
+        windows = torch.cat([torch.cat([b["input_ids"], b["labels"][:, -1:]], dim=1) for b in rows])
+        assert len(windows) == 3  # 10 held-out documents of >= 8 tokens give >= 3 windows of 17 tokens
+        for k, window in enumerate(windows.tolist()):
+            assert window == held[k * config.seq_len : k * config.seq_len + config.seq_len + 1].tolist()
+        assert all(torch.equal(b["labels"][:, :-1], b["input_ids"][:, 1:]) for b in rows)
+
+
+def test_a_domain_without_heldout_documents_is_refused_before_training(tmp_path):
+    from tests.loader.conftest import mixture_file
+    from tests.train.conftest import write_pattern_store
+
+    store = write_pattern_store(tmp_path / "store", {"code": 50, "prose": 40, "docs": 30}, heldout=0)
+    config = train_config(mixture_file(tmp_path, store, seq_len=16, global_batch=4))
+    with pytest.raises(ConfigError, match=r"domain\(s\) code, prose, docs of store .* have no held-out documents: the "
+                                          r"store was built without held-out documents .*eval_every: 0"):  # fmt: skip
+        train(config, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+    assert train({**config, "eval_every": 0, "steps": 2}, tmp_path / "run2").steps == 2
