@@ -37,6 +37,7 @@ from curator.train.checkpoint import list_checkpoints, load_latest, save_checkpo
 from curator.train.config import TrainConfig, load_train_config, parse_train_config
 from curator.train.model import GPT, GPTConfig
 from curator.train.progress import TrainProgress
+from curator.train.reference import ReferenceModel
 from curator.train.train_log import TRAIN_LOG_DIR, TrainLogWriter
 from curator.train.validation import evaluate, heldout_batches, loss_rows
 
@@ -99,7 +100,9 @@ def resolve_config(config: TrainConfig | dict | str | Path, overrides: list[str]
     if cfg.eval_every:
         heldout_batches(store, mixture, 1, 1)  # every domain has held-out documents (checked before any work)
     if cfg.policy is not None:
-        policy_from_config(cfg.policy.name, mixture.names, mixture.weights, **cfg.policy.params)  # check early
+        policy = policy_from_config(cfg.policy.name, mixture.names, mixture.weights, **cfg.policy.params)
+        if getattr(policy, "reference_checkpoint", None):
+            ReferenceModel(policy.reference_checkpoint, vocab, mixture.seq_len)  # readable, same vocabulary
     if cfg.reweight is not None:
         try:
             SampleReweighter(cfg.reweight.strategy, cfg.reweight.temperature, cfg.reweight.warmup_steps)
@@ -194,6 +197,8 @@ class _Run:
             if cfg.policy is not None
             else None
         )
+        ref = getattr(self.policy, "reference_checkpoint", None)
+        self.reference = ReferenceModel(ref, m.vocab_size, mixture.seq_len) if ref else None
         r = cfg.reweight
         self.reweighter = SampleReweighter(r.strategy, r.temperature, r.warmup_steps) if r is not None else None
         self.loader = MixtureLoader(
@@ -246,13 +251,17 @@ class _Run:
         }
         save_checkpoint(self.out, self.step, state, self.cfg.keep_checkpoints)
 
-    def _micro_step(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        """Forward and backward of one loader batch; returns its detached per-sample losses and domain ids."""
-        per, _ = per_sample_loss(self.model(batch["input_ids"]), batch["labels"])
+    def _micro_step(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Forward and backward of one loader batch; returns its detached per-sample losses, domain ids, and
+        the per-sample signal for the domain policy (the losses, or DoReMi's excess over the reference model)."""
+        logits = self.model(batch["input_ids"])
+        per, _ = per_sample_loss(logits, batch["labels"])
         loss = self.reweighter(per, self.step - 1)[0] if self.reweighter is not None else per.mean()
         (loss / self.cfg.grad_accum).backward()
         self.tokens += int(batch["n_tokens"].sum())
-        return per.detach(), batch["domain_id"]
+        per = per.detach()
+        signal = self.reference.excess(logits, batch["input_ids"], batch["labels"]) if self.reference else per
+        return per, batch["domain_id"], signal
 
     def run(self, stop_at: int | None) -> TrainSummary:
         cfg = self.cfg
@@ -282,7 +291,10 @@ class _Run:
                 rows = loss_rows(losses, ids, self.names)
                 train_loss = rows[None][0]
                 if self.policy is not None:
-                    means = np.array([rows[n][0] for n in self.names])
+                    signal = (
+                        rows if self.reference is None else loss_rows(torch.cat([p[2] for p in parts]), ids, self.names)
+                    )
+                    means = np.array([signal[n][0] for n in self.names])
                     apply(self.policy, self.loader, means, np.array([rows[n][1] for n in self.names], np.float64))
                 last = self.step == end
                 if self.step % cfg.log_every == 0 or last:

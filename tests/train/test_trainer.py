@@ -162,3 +162,57 @@ def test_a_domain_without_heldout_documents_is_refused_before_training(tmp_path)
         train(config, tmp_path / "run")
     assert not (tmp_path / "run").exists()
     assert train({**config, "eval_every": 0, "steps": 2}, tmp_path / "run2").steps == 2
+
+
+def test_doremi_reference_model_gives_the_clipped_per_token_excess(tmp_path, mixture):
+    """DoReMi with a reference checkpoint: the policy's first update sees, per domain, the mean over samples of
+    the mean over label tokens of max(loss - reference loss, 0), computed here independently."""
+    import torch.nn.functional as F
+
+    from curator.loader.dataset import MixtureLoader
+    from curator.loader.mixture import load_mixture
+    from curator.train.model import GPT, GPTConfig
+
+    ref_run = tmp_path / "ref"
+    train(train_config(mixture, steps=10, eval_every=0), ref_run)
+    policy = {"name": "doremi", "params": {"reference": str(ref_run), "eta": 1.0}}
+    out = tmp_path / "proxy"
+    summary = train(train_config(mixture, steps=6, eval_every=0, checkpoint_every=1, policy=policy), out)
+    assert summary.steps == 6
+    first = torch.load(out / "checkpoints" / "step-000001.pt", weights_only=False)["policy"]
+
+    batch = next(iter(MixtureLoader(load_mixture(mixture))))
+    torch.manual_seed(0)  # the proxy's initialisation (train seed 0)
+    proxy = GPT(GPTConfig(VOCAB, 32, 1, 2, 16))
+    reference = GPT(GPTConfig(VOCAB, 32, 1, 2, 16))
+    reference.load_state_dict(torch.load(ref_run / "checkpoints" / "step-000010.pt", weights_only=False)["model"])
+    with torch.no_grad():
+        mine = F.cross_entropy(proxy(batch["input_ids"]).transpose(1, 2), batch["labels"], reduction="none")
+        theirs = F.cross_entropy(reference(batch["input_ids"]).transpose(1, 2), batch["labels"], reduction="none")
+    per_sample = (mine - theirs).clamp(min=0).mean(dim=1).numpy()
+    ids = batch["domain_id"].numpy()
+    for d in range(3):
+        if (ids == d).any():
+            assert first["excess"][d] == pytest.approx(per_sample[ids == d].mean(), rel=1e-5)
+    assert np.any(np.array(first["excess"]) > 0)
+    last_step = max(r["step"] for r in _mixture_log(out))
+    weights = {r["domain"]: r["weight"] for r in _mixture_log(out) if r["step"] == last_step}
+    assert last_step > 0 and weights != pytest.approx({"code": 0.5, "prose": 0.3, "docs": 0.2})  # they moved
+
+
+def test_doremi_reference_errors(tmp_path, mixture):
+    def run(reference):
+        policy = {"name": "doremi", "params": {"reference": str(reference)}}
+        return train(train_config(mixture, steps=2, eval_every=0, policy=policy), tmp_path / "run")
+
+    with pytest.raises(ConfigError, match="doremi: reference .*missing does not exist; give a training run folder"):
+        run(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match="folder without checkpoints/"):
+        run(tmp_path / "empty")
+    other = tmp_path / "other"
+    train(train_config(mixture, steps=2, eval_every=0, model={"d_model": 32, "n_layers": 1, "n_heads": 2,
+                                                               "vocab_size": VOCAB + 8}), other)  # fmt: skip
+    with pytest.raises(ConfigError, match=r"reference checkpoint .*step-000002.pt has a vocabulary of 264, this run"):
+        run(other)
+    assert not (tmp_path / "run").exists()
