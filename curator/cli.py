@@ -529,13 +529,16 @@ def train_cmd(
     set_: list[str] = typer.Option([], "--set", help="override a config key: --set model.d_model=128"),
     steps: int | None = typer.Option(None, "--steps", min=1, help="optimizer steps (overrides the config's)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress: the summary line only"),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="start again: remove the run's checkpoints, logs and config (not other files)"
+    ),
 ) -> None:
     """Train a small GPT on a mixture's token store (CPU); rerun the same command to resume."""
     from curator.train.trainer import summary_line, train
 
     overrides = list(set_) + ([f"steps={steps}"] if steps is not None else [])
     try:
-        summary = train(config, out, resume=True, quiet=quiet, overrides=overrides)
+        summary = train(config, out, resume=True, quiet=quiet, overrides=overrides, overwrite=overwrite)
     except CuratorError as exc:
         _fail(exc)
     typer.echo(summary_line(summary))

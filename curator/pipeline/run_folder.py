@@ -29,6 +29,7 @@ RUN_ENTRIES = (
     "reports",
     "compare",
     "contamination",
+    "checkpoints",  # training runs (curator train)
     RUN_MARKER,
 )
 

@@ -97,6 +97,7 @@ def resolve_config(config: TrainConfig | dict | str | Path, overrides: list[str]
         GPTConfig(vocab, model.d_model, model.n_layers, model.n_heads, seq_len, model.mlp_ratio)
     except ValueError as exc:
         raise ConfigError(f"model: {exc}") from None
+    MixtureLoader(mixture, rank=0, world_size=1, num_workers=cfg.loader.num_workers, backend=cfg.loader.backend)
     if cfg.eval_every:
         heldout_batches(store, mixture, 1, 1)  # every domain has held-out documents (checked before any work)
     if cfg.policy is not None:
@@ -140,10 +141,11 @@ def _check_folder(out: Path, resolved: dict, resume: bool) -> None:
         if changed:
             raise RunError(
                 f"{out} holds a training run of a different config (changed: {', '.join(changed)}); "
-                "use a new --out (only steps may change on resume)"
+                "use a new --out, or --overwrite (overwrite=True) to start it again (only steps may change on resume)"
             )
     if list_checkpoints(out) and not resume:
-        raise RunError(f"{out} already holds checkpoints; resume it (resume=True) or choose a new --out")
+        raise RunError(f"{out} already holds checkpoints; resume it (resume=True), start again (overwrite=True) "
+                       "or choose a new --out")  # fmt: skip
     if not list_checkpoints(out):  # an attempt that died before its first checkpoint: start over
         for sub in (TRAIN_LOG_DIR, MIXTURE_LOG_DIR):
             shutil.rmtree(out / sub, ignore_errors=True)
@@ -164,12 +166,14 @@ def train(
     quiet: bool = True,
     stop_at: int | None = None,
     overrides: list[str] | None = None,
+    overwrite: bool = False,
 ) -> TrainSummary:
     """Train (or resume) a run into `out_dir`; `stop_at` ends it after that step with a checkpoint, as an
-    interruption would (a later call resumes). Returns the summary (also written to stats/train_summary.json)."""
+    interruption would (a later call resumes); `overwrite` removes the folder's run entries (checkpoints, logs,
+    config; never other files) and starts again. Returns the summary (also in stats/train_summary.json)."""
     cfg, mixture = resolve_config(config, overrides)
     out = Path(out_dir)
-    lock = RunFolder(out).claim()
+    lock = RunFolder(out).claim(overwrite=overwrite)
     try:
         resolved = cfg.model_dump(mode="json")
         _check_folder(out, resolved, resume)

@@ -216,3 +216,16 @@ def test_doremi_reference_errors(tmp_path, mixture):
     with pytest.raises(ConfigError, match=r"reference checkpoint .*step-000002.pt has a vocabulary of 264, this run"):
         run(other)
     assert not (tmp_path / "run").exists()
+
+
+def test_process_workers_train_the_same_run_as_threads(tmp_path, mixture):
+    """The loader's process backend (DataLoader worker processes) feeds the trainer the same batches."""
+    base = train_config(mixture, steps=6, eval_every=3, policy={"name": "odm", "params": {"warmup": 2}})
+    threads = train({**base, "loader": {"num_workers": 2, "backend": "thread"}}, tmp_path / "threads")
+    with pytest.raises(ConfigError, match="horizon 3 is too short: 4 batch.es. can be in flight .process backend"):
+        train({**base, "loader": {"num_workers": 2, "backend": "process"}}, tmp_path / "procs")
+    assert not (tmp_path / "procs").exists()  # refused before the run folder is made
+    procs = train({**base, "loader": {"num_workers": 1, "backend": "process"}}, tmp_path / "procs")
+    a, b = read_train_log(tmp_path / "threads"), read_train_log(tmp_path / "procs")
+    assert a.column("loss").to_pylist() == pytest.approx(b.column("loss").to_pylist(), abs=1e-6)
+    assert threads.eval_domain_loss == pytest.approx(procs.eval_domain_loss, abs=1e-6)
