@@ -70,6 +70,11 @@ class TrainConfig(_Strict):
     checkpoint_every: int = Field(50, ge=1)
     keep_checkpoints: int | None = Field(3, ge=1, description="newest checkpoints kept; null keeps all")
     log_every: int = Field(1, ge=1, description="train_log rows every this many steps")
+    init_from: str | None = Field(
+        None,
+        description="start from this checkpoint (.pt or a training run folder: its newest) instead of a random "
+        "model: its weights and AdamW moments; continual pre-training (steps and tokens count from 0)",
+    )
     reweight: ReweightSection | None = None
     policy: PolicySection | None = None
     loader: LoaderSection = Field(default_factory=LoaderSection)

@@ -33,7 +33,7 @@ from curator.loader.reweight import SampleReweighter, per_sample_loss
 from curator.loader.store import TokenStore
 from curator.pipeline.run_folder import RunFolder, write_atomic
 from curator.stats.mixture_log import MIXTURE_LOG_DIR
-from curator.train.checkpoint import list_checkpoints, load_latest, save_checkpoint
+from curator.train.checkpoint import list_checkpoints, load_latest, read_checkpoint, save_checkpoint
 from curator.train.config import TrainConfig, load_train_config, parse_train_config
 from curator.train.model import GPT, GPTConfig
 from curator.train.progress import TrainProgress
@@ -98,6 +98,11 @@ def resolve_config(config: TrainConfig | dict | str | Path, overrides: list[str]
     except ValueError as exc:
         raise ConfigError(f"model: {exc}") from None
     MixtureLoader(mixture, rank=0, world_size=1, num_workers=cfg.loader.num_workers, backend=cfg.loader.backend)
+    if cfg.init_from:
+        try:
+            read_checkpoint(cfg.init_from)  # exists and is a training checkpoint (sizes are checked when loaded)
+        except RunError as exc:
+            raise ConfigError(f"init_from: {exc}") from None
     if cfg.eval_every:
         heldout_batches(store, mixture, 1, 1)  # every domain has held-out documents (checked before any work)
     if cfg.policy is not None:
@@ -229,6 +234,8 @@ class _Run:
     def _restore(self) -> None:
         state = load_latest(self.out)
         if state is None:
+            if self.cfg.init_from:
+                self._init_from(self.cfg.init_from)
             return
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -239,6 +246,20 @@ class _Run:
         self.step, self.tokens = int(state["step"]), int(state["tokens"])
         self.last_eval = {k if k != "" else None: tuple(v) for k, v in state.get("last_eval", {}).items()}
         self.log.drop_after(self.step)
+
+    def _init_from(self, path: str) -> None:
+        """Continual pre-training: the weights and AdamW moments of another run's checkpoint (same sizes)."""
+        state, file = read_checkpoint(path)
+        theirs = dict(state["config"]["model"])
+        ours = self.cfg.model.model_dump()
+        if theirs != ours:
+            changed = ", ".join(f"{k} {theirs.get(k)} vs {ours[k]}" for k in ours if theirs.get(k) != ours[k])
+            raise ConfigError(f"init_from {file}: its model differs from this run's ({changed}); use the same sizes")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        for group in self.optimizer.param_groups:  # this run's betas and weight decay (lr: set every step)
+            group["weight_decay"] = self.cfg.weight_decay if group["params"][0].ndim >= 2 else 0.0
+            group["betas"] = tuple(self.cfg.betas)
 
     def _checkpoint(self) -> None:
         self.log.flush()

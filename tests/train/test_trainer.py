@@ -229,3 +229,23 @@ def test_process_workers_train_the_same_run_as_threads(tmp_path, mixture):
     a, b = read_train_log(tmp_path / "threads"), read_train_log(tmp_path / "procs")
     assert a.column("loss").to_pylist() == pytest.approx(b.column("loss").to_pylist(), abs=1e-6)
     assert threads.eval_domain_loss == pytest.approx(procs.eval_domain_loss, abs=1e-6)
+
+
+def test_init_from_continues_a_base_model(tmp_path, mixture):
+    """Continual pre-training: a run initialised from a base checkpoint starts at the base's loss, not at a
+    random model's, and counts its own steps; other sizes and missing checkpoints are refused."""
+    base = tmp_path / "base"
+    train(train_config(mixture, steps=30, eval_every=0, lr=3e-2), base)
+    cpt = train(train_config(mixture, steps=2, eval_every=0, init_from=str(base), schedule="constant",
+                             warmup_steps=0, lr=1e-3), tmp_path / "cpt")  # fmt: skip
+    fresh = train(train_config(mixture, steps=2, eval_every=0, warmup_steps=0, lr=1e-3), tmp_path / "fresh")
+    base_last = _overall(read_train_log(base))[1][-5:].mean()
+    first_cpt = _overall(read_train_log(tmp_path / "cpt"))[1][0]
+    fresh_first = _overall(read_train_log(tmp_path / "fresh"))[1][0]
+    assert cpt.steps == 2 and first_cpt < base_last + 0.3 and fresh_first - first_cpt > 1.0  # random: ~log 256
+    with pytest.raises(ConfigError, match="init_from: checkpoint .*nope.pt does not exist"):
+        train(train_config(mixture, steps=2, init_from=str(tmp_path / "nope.pt")), tmp_path / "x")
+    other = train_config(mixture, steps=2, eval_every=0, init_from=str(base))
+    other["model"] = {**other["model"], "d_model": 64}
+    with pytest.raises(ConfigError, match="its model differs from this run's .d_model 32 vs 64"):
+        train(other, tmp_path / "y")
