@@ -238,7 +238,7 @@ def test_init_from_continues_a_base_model(tmp_path, mixture):
     train(train_config(mixture, steps=30, eval_every=0, lr=3e-2), base)
     cpt = train(train_config(mixture, steps=2, eval_every=0, init_from=str(base), schedule="constant",
                              warmup_steps=0, lr=1e-3), tmp_path / "cpt")  # fmt: skip
-    fresh = train(train_config(mixture, steps=2, eval_every=0, warmup_steps=0, lr=1e-3), tmp_path / "fresh")
+    train(train_config(mixture, steps=2, eval_every=0, warmup_steps=0, lr=1e-3), tmp_path / "fresh")
     base_last = _overall(read_train_log(base))[1][-5:].mean()
     first_cpt = _overall(read_train_log(tmp_path / "cpt"))[1][0]
     fresh_first = _overall(read_train_log(tmp_path / "fresh"))[1][0]
