@@ -162,6 +162,14 @@ def fit_tied(
             raise RunError(f"{what}: a group has {len(tg)} points, too few for a {len(terms) + 1}-coefficient law")
     s, c, _ = grid_search(t_groups, y_groups, terms, bounds)
     fit = polish(t_groups, y_groups, terms, s, c, bounds)
+    if not fit.converged and fallback and len(terms) > 1:  # e.g. a flat series cannot pin two exponents
+        try:
+            fewer = fit_tied(t_groups, y_groups, terms[1:], what, bounds, fallback=False)
+        except RunError:
+            fewer = None
+        if fewer is not None:
+            fewer.message = f"the {len(terms)}-term law did not converge ({fit.message}): fitted with {len(terms) - 1}"
+            return fewer
     if not fit.converged:
         raise RunError(f"{what}: the fit did not converge ({fit.message}); check the losses or use fewer terms")
     at_lo = [
