@@ -10,6 +10,7 @@ import pyarrow as pa
 from curator.buckets.shards import PIECES_SCHEMA
 from curator.dedup.clusters import CLUSTERS_SCHEMA
 from curator.io.rejects import REJECTS_SCHEMA
+from curator.mix.runs_table import runs_table_schema
 from curator.pipeline.stats import DOCS_BASE_FIELDS, STEPS_SCHEMA
 from curator.pipeline.step import BUILTIN_STEP_MODULES, registered_steps
 from curator.schema import DOCUMENT_SCHEMA, PROVENANCE_SCHEMA
@@ -107,6 +108,7 @@ def all_schemas() -> dict[str, dict]:
             "(curator contamination); the `contamination` view adds run and benchmark.",
         ),
         "step_columns": step_columns_json(),
+        "runs_table": runs_table_schema(),
     }
 
 
