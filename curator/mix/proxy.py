@@ -18,25 +18,24 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import yaml
 
 from curator.errors import ConfigError
-from curator.io.atomic import TMP_PREFIX
 from curator.loader.mixture import MixtureConfig, load_mixture
 from curator.loader.store import TokenStore
+from curator.mix.runs_table import W, normalize_weights, read_table, write_runs
 from curator.pipeline.run_folder import write_atomic
 
 RUNS_FILE = "runs.parquet"
-WEIGHT_TOLERANCE = 1e-3  # a design row's weights may sum to 1 within this (then renormalised)
 
 
 @dataclass
@@ -72,21 +71,10 @@ def ratio_design(domain: str, general: str, ratios: Sequence[float], names: Sequ
 
 def read_design(path: str | Path, names: Sequence[str]) -> list[dict[str, float]]:
     """Mixtures from a CSV/Parquet table with one `w:<domain>` column per mixture domain (a missing domain
-    column is weight 0); rows summing to 1 within WEIGHT_TOLERANCE are renormalised, others refused."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"design table {path} does not exist")
-    try:
-        if path.suffix.lower() == ".csv":
-            import pyarrow.csv as pcsv
-
-            table = pcsv.read_csv(path)
-        else:
-            table = pq.read_table(path)
-    except Exception as exc:  # any reader failure is a bad file for the user
-        raise ConfigError(f"design table {path}: cannot read it ({exc})") from None
-    cols = [c for c in table.column_names if c.startswith("w:")]
-    unknown = sorted(c[2:] for c in cols if c[2:] not in names)
+    column is weight 0; other columns are ignored); rows off 1 by rounding are renormalised, others refused."""
+    table = read_table(path, "design table")
+    cols = [c for c in table.column_names if c.startswith(W)]
+    unknown = sorted(c[len(W) :] for c in cols if c[len(W) :] not in names)
     if unknown:
         raise ConfigError(
             f"design table {path}: unknown domain(s) {', '.join(unknown)} (columns w:...); the mixture has "
@@ -94,22 +82,25 @@ def read_design(path: str | Path, names: Sequence[str]) -> list[dict[str, float]
         )
     if not cols:
         raise ConfigError(f"design table {path}: no w:<domain> columns (it has {', '.join(table.column_names)})")
-    design = []
-    for i, row in enumerate(table.select(cols).to_pylist()):
-        w = {n: float(row.get(f"w:{n}") or 0.0) for n in names}
-        design.append(_check_weights(w, f"design table {path} row {i + 1}"))
-    if not design:
+    if table.num_rows == 0:
         raise ConfigError(f"design table {path} has no rows")
-    return design
+    weights = np.column_stack(
+        [
+            table.column(f"{W}{n}").cast(pa.float64()).to_numpy(zero_copy_only=False)
+            if f"{W}{n}" in cols
+            else np.zeros(table.num_rows)
+            for n in names
+        ]  # fmt: skip
+    )
+    weights, notes = normalize_weights(weights, [f"row {i + 1}" for i in range(len(weights))], f"design table {path}")
+    for note in notes:
+        warnings.warn(note, stacklevel=2)
+    return [dict(zip(names, map(float, row), strict=True)) for row in weights]
 
 
 def _check_weights(w: dict[str, float], where: str) -> dict[str, float]:
-    if any(not math.isfinite(v) or v < 0 for v in w.values()):
-        raise ConfigError(f"{where}: weights must be finite and >= 0, got {w}")
-    total = sum(w.values())
-    if abs(total - 1.0) > WEIGHT_TOLERANCE:
-        raise ConfigError(f"{where}: the weights sum to {total:.6g}, not 1 (tolerance {WEIGHT_TOLERANCE:g})")
-    return {n: v / total for n, v in w.items()}
+    values, _ = normalize_weights(np.array([list(w.values())], np.float64), [where], "the design")
+    return dict(zip(w, map(float, values[0]), strict=True))
 
 
 def natural_weights(mixture: MixtureConfig) -> dict[str, float]:
@@ -237,13 +228,10 @@ def write_runs_table(out: Path, names: Sequence[str], runs: Sequence[Path], base
             evals = [(0, base_losses), *evals]
         for tokens, losses in evals:
             rows.append({**common, "tokens": tokens, **{f"loss:{n}": losses.get(n) for n in names}})
+    if not rows:
+        return 0
     columns = ["run", "model", "params", "tokens", *[f"w:{n}" for n in names], *[f"loss:{n}" for n in names]]
-    table = pa.Table.from_pylist(rows, schema=_schema(columns)) if rows else _schema(columns).empty_table()
-    path = out / RUNS_FILE
-    tmp = path.with_name(TMP_PREFIX + path.name)
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
-    return table.num_rows
+    return write_runs(out / RUNS_FILE, pa.Table.from_pylist(rows, schema=_schema(columns)))
 
 
 def _schema(columns: list[str]) -> pa.Schema:

@@ -233,6 +233,14 @@ def append_runs(path: str | Path, rows: Iterable[Mapping[str, object]]) -> int:
         combined = pa.concat_tables([old, new.cast(old.schema, safe=False)], promote_options="default")
     else:
         combined = new
+    return write_runs(path, combined)
+
+
+def write_runs(path: str | Path, table: pa.Table) -> int:
+    """Validate a whole runs table (parse_runs) and write it as CSV or Parquet (by suffix) atomically: a temp
+    file in the same folder renamed over the old one. Returns the row count."""
+    path = Path(path)
+    combined = table
     parse_runs(combined, str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
