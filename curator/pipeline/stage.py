@@ -82,10 +82,10 @@ def run_index_task(task: int, shard: Shard, config, run_root: str, position: int
     started = time.perf_counter()
     try:
         batches: Iterator[pa.RecordBatch] = iter(open_reader(shard, config.reader.limits(), rejects))
-        for step in steps[:-1]:
-            step.setup(ctx)
+        for i, step in enumerate(steps[:-1], start=1):
+            step.setup(ctx.for_step(i))
             batches = step(batches)
-        target.setup(ctx)
+        target.setup(ctx.for_step(len(steps)))
         facts = target.index(batches, task)
     finally:
         rejects.abort()

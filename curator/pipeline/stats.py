@@ -14,7 +14,8 @@ DOCS_BASE_FIELDS = [
     pa.field("id", pa.string(), nullable=False),
     pa.field("kept", pa.bool_(), nullable=False),
     pa.field("drop_reason", pa.string()),  # null when kept
-    pa.field("drop_step", pa.string()),  # the step that dropped the document
+    pa.field("drop_step", pa.string()),  # the step that dropped the document (its name)
+    pa.field("drop_step_index", pa.int32()),  # its 1-based position in the pipeline (steps.step_index)
     pa.field("file", pa.string(), nullable=False),  # input file relative to its input root
     pa.field("row", pa.int64(), nullable=False),  # record index in that file
     pa.field("n_bytes", pa.int64(), nullable=False),  # UTF-8 bytes of the text as read
@@ -59,7 +60,9 @@ class DocStatsWriter:
         self.kept = 0
         self.dropped = 0
 
-    def _row_batch(self, batch: pa.RecordBatch, kept: bool, reasons: pa.Array | None, step: str | None):
+    def _row_batch(
+        self, batch: pa.RecordBatch, kept: bool, reasons: pa.Array | None, step: str | None, index: int | None = None
+    ):
         n = batch.num_rows
         arrays = []
         for field in self.schema:
@@ -69,6 +72,8 @@ class DocStatsWriter:
                 arrays.append(reasons if reasons is not None else pa.nulls(n, pa.string()))
             elif field.name == "drop_step":
                 arrays.append(pa.repeat(pa.scalar(step, pa.string()), n) if step else pa.nulls(n, pa.string()))
+            elif field.name == "drop_step_index":
+                arrays.append(pa.repeat(pa.scalar(index, pa.int32()), n))
             elif field.name in batch.schema.names:
                 col = batch.column(field.name)
                 arrays.append(col if col.type == field.type else col.cast(field.type))
@@ -80,8 +85,8 @@ class DocStatsWriter:
         self._writer.write(self._row_batch(batch, True, None, None))
         self.kept += batch.num_rows
 
-    def write_dropped(self, step: str, batch: pa.RecordBatch, reasons: pa.Array) -> None:
-        self._writer.write(self._row_batch(batch, False, reasons, step))
+    def write_dropped(self, step: str, batch: pa.RecordBatch, reasons: pa.Array, index: int | None = None) -> None:
+        self._writer.write(self._row_batch(batch, False, reasons, step, index))
         self.dropped += batch.num_rows
 
     def close(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import importlib
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 import pyarrow as pa
@@ -14,26 +14,32 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from curator.errors import ConfigError
 
-DropSink = Callable[[str, pa.RecordBatch, pa.Array], None]
+DropSink = Callable[[str, pa.RecordBatch, pa.Array, "int | None"], None]  # step name, rows, reasons, position
 
 
 @dataclass
 class StepContext:
-    """What a step may know about the task it runs in."""
+    """What a step may know about the task it runs in. In a pipeline each step gets its own view
+    (`for_step`) that knows the step's position, so a step that appears twice is accounted twice."""
 
     task: int = 0
     seed: int = 0
     run_dir: str | None = None
     on_drop: DropSink | None = None
-    dropped: dict[str, dict[str, int]] = field(default_factory=dict)  # step -> reason -> rows
+    dropped: dict[int | str, dict[str, int]] = field(default_factory=dict)  # step position (or name) -> reason -> rows
+    step_index: int | None = None  # 1-based position of the step in the pipeline (steps table's step_index)
+
+    def for_step(self, index: int) -> StepContext:
+        """This context as seen by the step at 1-based position `index` (drops shared, keyed by position)."""
+        return replace(self, step_index=index)
 
     def drop(self, step: str, batch: pa.RecordBatch, reasons: pa.Array) -> None:
         """Record rows a step removed; every removed row must come through here with a reason."""
-        counts = self.dropped.setdefault(step, {})
+        counts = self.dropped.setdefault(step if self.step_index is None else self.step_index, {})
         for item in pc.value_counts(reasons).to_pylist():
             counts[item["values"]] = counts.get(item["values"], 0) + item["counts"]
         if self.on_drop is not None:
-            self.on_drop(step, batch, reasons)
+            self.on_drop(step, batch, reasons, self.step_index)
 
     def apply_drops(self, step: str, batch: pa.RecordBatch, reasons: pa.Array | None) -> pa.RecordBatch:
         """Record the rows with a reason as dropped by `step`; return the rows without one (null = keep)."""

@@ -112,8 +112,8 @@ def run_task(task: int, shard: Shard, config: PipelineConfig, run_root: str) -> 
     try:
         reader = open_reader(shard, config.reader.limits(), rejects)
         meters = [Meter(iter(reader))]
-        for step in steps:
-            step.setup(ctx)
+        for i, step in enumerate(steps, start=1):
+            step.setup(ctx.for_step(i))
             meters.append(Meter(step(meters[-1])))
         names = DOCUMENT_SCHEMA.names
         for batch in meters[-1]:
@@ -180,7 +180,7 @@ def _step_rows(task, steps, meters, ctx: StepContext, records: int, rejects: Rej
     ]
     for i, step in enumerate(steps, start=1):
         before, after = meters[i - 1], meters[i]
-        dropped = ctx.dropped.get(step.name, {})
+        dropped = ctx.dropped.get(i, {})
         rows.append(
             dict(
                 task=task,
@@ -204,10 +204,10 @@ def _check_task(task, shard, records, rejected_docs, meters, steps, ctx, written
     if records != meters[0].rows + rejected_docs:
         problems.append(f"reader saw {records} records but yielded {meters[0].rows} and rejected {rejected_docs}")
     for i, step in enumerate(steps, start=1):
-        dropped = sum(ctx.dropped.get(step.name, {}).values())
+        dropped = sum(ctx.dropped.get(i, {}).values())
         if meters[i - 1].rows != meters[i].rows + dropped:
             problems.append(
-                f"step '{step.name}' took {meters[i - 1].rows} rows, gave {meters[i].rows} and "
+                f"step {i} '{step.name}' took {meters[i - 1].rows} rows, gave {meters[i].rows} and "
                 f"reported {dropped} dropped: {meters[i - 1].rows - meters[i].rows - dropped} unaccounted"
             )
     if written != meters[-1].rows:

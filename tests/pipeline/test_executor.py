@@ -207,3 +207,26 @@ def test_bad_inputs_end_as_rejects_and_the_run_goes_on(tmp_path):
     readable = zlib.decompressobj(31).decompress(full[: len(full) // 2])
     out = pq.read_table(tmp_path / "run/output").column("text").to_pylist()
     assert sum(t.startswith("doc ") for t in out) == readable.count(b"\n") > 1000  # every complete line
+
+
+def test_a_step_used_twice_is_accounted_at_each_position(tmp_path, corpus):
+    """Two length_filter steps (different limits) plus exact dedup between them: each position keeps its own
+    drops in the steps table and the docs table (drop_step_index), and the run's accounting holds."""
+    steps = [
+        {"length_filter": {"min_words": 5}},
+        "exact_dedup",
+        {"length_filter": {"max_chars": 300}},
+    ]
+    summary = run_pipeline(_config(corpus, steps), tmp_path / "run", workers=1, quiet=True)
+    rows = step_totals(tmp_path / "run" / "stats" / "steps.parquet")
+    first, second = rows[1], rows[3]
+    assert first["step"] == second["step"] == "length_filter"
+    assert first["dropped"] > 0 and second["dropped"] > 0 and first["dropped"] != second["dropped"]
+    docs = pq.read_table(tmp_path / "run" / "stats" / "docs.parquet").to_pylist()
+    by_position = {}
+    for d in docs:
+        if not d["kept"]:
+            by_position[d["drop_step_index"]] = by_position.get(d["drop_step_index"], 0) + 1
+    assert by_position[1] == first["dropped"] and by_position[3] == second["dropped"]
+    assert all(d["drop_step"] == "length_filter" for d in docs if d["drop_step_index"] in (1, 3))
+    assert summary.kept + summary.dropped == summary.records - summary.rejected_docs
