@@ -48,14 +48,16 @@ def validated_model_path(path: str, how_to_get: str) -> str:
 
 
 def load_model(path: str | os.PathLike):
-    """The fastText model at `path`, loaded at most once per process (reloaded when the file changes)."""
+    """The fastText model at `path`, loaded at most once per process and path (reloaded when the file
+    changes). Several models (language id + quality, say) stay loaded side by side: one per path."""
     p = Path(path).resolve()
     st = p.stat()
     key = (str(p), st.st_mtime_ns, st.st_size)
     model = _MODELS.get(key)
     if model is None:
         model = quiet_fasttext().load_model(str(p))
-        _MODELS.clear()  # a worker scores with one model version at a time
+        for old in [k for k in _MODELS if k[0] == key[0]]:  # an older version of the same file
+            del _MODELS[old]
         _MODELS[key] = model
     return model
 
@@ -109,6 +111,7 @@ def model_with_label(path: str | os.PathLike, label: str):
 def label_probability(
     path: str | os.PathLike, texts: pa.Array, label: str, newline: str = " ", max_chars: int | None = None
 ) -> np.ndarray:
-    """float32 P(`label`) of each text under the model at `path` (loaded once per process)."""
-    model, target = model_with_label(path, label)
+    """float32 P(`label`) of each text under the model at `path` (loaded once per process), or under an
+    already loaded model when `path` is one."""
+    model, target = model_with_label(path, label) if isinstance(path, (str, os.PathLike)) else (path, label)
     return label_probabilities(model, fasttext_lines(texts, newline, max_chars), [target])[:, 0]

@@ -8,7 +8,7 @@ from typing import ClassVar
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import Field, field_validator
+from pydantic import Field, PrivateAttr, field_validator
 
 from curator.filters.fasttext_model import (
     ModelMissing,
@@ -39,6 +39,8 @@ class LanguageId(Filter):
     gets `und` and score 0. Memory: one batch, its lines as Python strings, and the 0.9 MB model.
     """
 
+    _loaded = PrivateAttr(default=None)  # the model (and label), loaded in setup() once per task
+
     name = "language_id"
     stats_columns: ClassVar[dict[str, pa.DataType]] = {"lang": pa.string(), "lang_score": pa.float32()}
 
@@ -57,6 +59,13 @@ class LanguageId(Filter):
     def model_path(self) -> Path:
         return Path(self.model) if self.model else bundled_lid_model()
 
+    def setup(self, ctx) -> None:
+        super().setup(ctx)
+        self._loaded = load_model(self.model_path())  # once per task, not per batch
+
+    def teardown(self) -> None:
+        self._loaded = None
+
     def preflight(self) -> None:
         """A missing or unreadable model fails here, in --dry-run and before any pass."""
         path = self.model_path()
@@ -72,7 +81,9 @@ class LanguageId(Filter):
     def score(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
         texts = batch.column("text")
         lines = fasttext_lines(texts, " ", self.max_chars)
-        labels, probs = predict(load_model(self.model_path()), lines, 1)
+        if self._loaded is None:  # used outside a pipeline (no setup)
+            self._loaded = load_model(self.model_path())
+        labels, probs = predict(self._loaded, lines, 1)
         lang = pa.array([names[0].removeprefix("__label__") if names else UNDETERMINED for names in labels])
         score = np.array([p[0] if len(p) else 0.0 for p in probs], np.float32).clip(0.0, 1.0)
         blank = pc.invert(pc.match_substring_regex(texts, r"[\p{L}\p{N}]"))  # RE2: \w is ASCII-only

@@ -7,9 +7,9 @@ from typing import ClassVar, Literal
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import Field, field_validator
+from pydantic import Field, PrivateAttr, field_validator
 
-from curator.filters.fasttext_model import label_probability, validated_model_path
+from curator.filters.fasttext_model import label_probability, model_with_label, validated_model_path
 from curator.pipeline.step import Filter, register_step
 from curator.text.hashing import seeded_uniform
 
@@ -27,9 +27,12 @@ class FastTextQuality(Filter):
 
     keep: "threshold" keeps score >= threshold; "pareto" keeps draw > 1 - score with draw ~ Pareto(alpha)
     seeded per document id (so any number of workers makes the same choice; the draw goes to
-    `quality_draw`); "none" only scores. The model loads once per worker, on the first batch.
+    `quality_draw`); "none" only scores. The model loads in setup(), once per task (the process keeps one copy
+    per model file, so language_id and fasttext_quality in one pipeline never evict each other).
     Memory: one batch, its lines as Python strings, and the model.
     """
+
+    _loaded = PrivateAttr(default=None)  # the model (and label), loaded in setup() once per task
 
     name = "fasttext_quality"
     stats_columns: ClassVar[dict[str, pa.DataType]] = {"quality_score": pa.float32(), "quality_draw": pa.float32()}
@@ -57,8 +60,18 @@ class FastTextQuality(Filter):
         }[self.keep]
         return f"P({self.label}) from {self.model}; {rule}"
 
+    def setup(self, ctx) -> None:
+        super().setup(ctx)
+        self._loaded = model_with_label(self.model, self.label)  # once per task, not per batch
+
+    def teardown(self) -> None:
+        self._loaded = None
+
     def score(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
-        scores = label_probability(self.model, batch.column("text"), self.label, self.newline, self.max_chars)
+        if self._loaded is None:  # used outside a pipeline (no setup)
+            self._loaded = model_with_label(self.model, self.label)
+        model, target = self._loaded
+        scores = label_probability(model, batch.column("text"), target, self.newline, self.max_chars)
         columns = {"quality_score": pa.array(scores, pa.float32())}
         if self.keep == "pareto":
             draws = pareto_draws(batch.column("id"), self.pareto_alpha, self.seed + self.ctx.seed)

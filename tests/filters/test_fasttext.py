@@ -268,3 +268,24 @@ def test_a_broken_language_model_fails_in_dry_run_before_any_pass(tmp_path):
 
 def test_model_loads_once_per_process(binary_model):
     assert load_model(binary_model[0]) is load_model(binary_model[0])
+
+
+def test_language_id_and_quality_in_one_pipeline_keep_both_models_loaded(binary_model):
+    """Two model steps in one task: each loads its model once in setup(), and neither evicts the other from
+    the process cache (before, every batch of one step reloaded the model the other step had just loaded)."""
+    from curator.filters import fasttext_model
+
+    lang, quality = LanguageId(), FastTextQuality(model=str(binary_model[0]), keep="none")
+    ctx = StepContext()
+    lang.setup(ctx.for_step(1))
+    quality.setup(ctx.for_step(2))
+    held = (lang._loaded, quality._loaded[0])
+    batch = pa.RecordBatch.from_pydict({"id": ["a", "b"], "text": ["the council approved a budget", "hello"]})
+    for _ in range(3):
+        lang.process(batch)
+        quality.score(batch)
+    assert (lang._loaded, quality._loaded[0]) == held  # the same objects, batch after batch
+    cached = {Path(k[0]) for k in fasttext_model._MODELS}
+    assert {Path(lang.model_path()).resolve(), Path(binary_model[0]).resolve()} <= cached
+    assert fasttext_model.load_model(lang.model_path()) is held[0]
+    assert fasttext_model.load_model(binary_model[0]) is held[1]

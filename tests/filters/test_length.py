@@ -22,7 +22,9 @@ def test_scores_and_drop_reasons():
 
 def test_dropped_rows_reach_the_sink_with_reasons_and_scores():
     seen = []
-    ctx = StepContext(on_drop=lambda step, b, r, index: seen.append((step, b.column("n_chars").to_pylist(), r.to_pylist())))
+    ctx = StepContext(
+        on_drop=lambda step, b, r, index: seen.append((step, b.column("n_chars").to_pylist(), r.to_pylist()))
+    )
     step = LengthFilter(min_chars=5)
     step.setup(ctx)
     step.process(pa.RecordBatch.from_pydict({"text": ["abc", "abcdef"]}))
