@@ -230,15 +230,25 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
             if isinstance(node, list):
                 if not part.isdigit() or int(part) >= len(node):
                     raise ConfigError(f"--set {key}: '{part}' is not an index of a list of {len(node)} items")
+                i = int(part)
                 if last:
-                    node[int(part)] = value
-                else:
-                    node = node[int(part)]
+                    node[i] = value
+                    continue
+                if isinstance(node[i], str):  # a short-form step (`- exact_dedup`): expand it to a mapping
+                    if parts[j + 1] != node[i]:
+                        where = ".".join(parts[: j + 1])
+                        raise ConfigError(
+                            f"--set {key}: {where} is the step '{node[i]}'; write {where}.{node[i]}.KEY=VALUE"
+                        )
+                    node[i] = {node[i]: {}}
+                node = node[i]
             elif isinstance(node, dict):
                 if last:
                     node[part] = value
                 else:
-                    node = node.setdefault(part, {})
+                    if node.get(part) is None:  # absent, or a step written `name:` with no settings
+                        node[part] = {}
+                    node = node[part]
             else:
                 raise ConfigError(f"--set {key}: '{'.'.join(parts[:j])}' is not a mapping or list")
     return data

@@ -94,3 +94,12 @@ def test_shipped_pipelines_are_valid():
             load_train_config(path)
         else:
             load_pipeline(path)
+
+
+def test_overrides_reach_short_form_steps():
+    data = {"inputs": [{"path": "a"}], "steps": ["exact_dedup", {"language_id": None}]}
+    apply_overrides(data, ["steps.0.exact_dedup.lowercase=false", "steps.1.language_id.min_score=0.5"])
+    steps = parse_pipeline(data).build_steps()
+    assert steps[0].lowercase is False and steps[1].min_score == 0.5
+    with pytest.raises(ConfigError, match=r"steps.0 is the step 'exact_dedup'; write steps.0.exact_dedup.KEY=VALUE"):
+        apply_overrides({"steps": ["exact_dedup"]}, ["steps.0.minhash_dedup.bands=4"])
