@@ -26,6 +26,8 @@ DUP_COLUMNS: dict[str, pa.DataType] = {
 class DedupStep(GlobalStep):
     """Base of the dedup steps: `keep` picks the representative of each duplicate cluster."""
 
+    shared_stats_columns: ClassVar[frozenset[str]] = frozenset(DUP_COLUMNS)  # each dedup step's own clusters
+
     keep: Literal["first", "longest", "score"] = Field(
         "first", description="representative: first in input order, longest text, or highest `score_column`"
     )

@@ -23,13 +23,14 @@ class FineWebQuality(RuleFilter):
     stats_columns: ClassVar[dict[str, pa.DataType]] = {
         "line_punct_frac": pa.float64(),  # lines ending in . ! ? " ' ” ’ » … and CJK/Indic/Arabic marks
         "short_line_frac": pa.float64(),  # lines of at most short_line_chars chars
-        "dup_line_char_frac": pa.float64(),  # chars of repeated lines / chars without newlines
+        "fineweb_dup_line_char_frac": pa.float64(),  # chars of repeated lines / chars without newlines (gopher's
+        # dup_line_char_frac divides by all chars)
         "newline_word_ratio": pa.float64(),  # '\n' per word: list-like pages score high
     }
     rules: ClassVar[tuple[Rule, ...]] = (
         Rule("min_line_punct_frac", "line_punct_frac", "min", "fineweb_line_punct"),
         Rule("max_short_line_frac", "short_line_frac", "max", "fineweb_short_lines"),
-        Rule("max_dup_line_char_frac", "dup_line_char_frac", "max", "fineweb_dup_line_chars"),
+        Rule("max_dup_line_char_frac", "fineweb_dup_line_char_frac", "max", "fineweb_dup_line_chars"),
         Rule("max_newline_word_ratio", "newline_word_ratio", "max", "fineweb_list_like"),
     )
 
@@ -46,6 +47,6 @@ class FineWebQuality(RuleFilter):
         return {
             "line_punct_frac": ratio(s[:, m.PUNCT_LINES], s[:, m.LINES]),
             "short_line_frac": ratio(s[:, m.SHORT_LINES], s[:, m.LINES]),
-            "dup_line_char_frac": ratio(rep[:, m.DUP_LINE_CHARS], s[:, m.CHARS_NO_NEWLINE]),
+            "fineweb_dup_line_char_frac": ratio(rep[:, m.DUP_LINE_CHARS], s[:, m.CHARS_NO_NEWLINE]),
             "newline_word_ratio": ratio(s[:, m.NEWLINES], s[:, m.WORDS]),
         }

@@ -13,7 +13,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from curator.errors import ConfigError
 from curator.io.sources import FieldMap, ReadLimits
-from curator.pipeline.step import Step, registered_steps, suggest
+from curator.pipeline.step import Step, column_conflicts, registered_steps, suggest
 
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2**10, "mib": 2**20, "gib": 2**30}
 
@@ -166,7 +166,8 @@ def _validate_steps(steps: list[dict], where: str) -> list[str]:
 
 
 def _check_order(steps: list[dict]) -> list[str]:
-    """Steps that need others before or after them (dataset_decomposition needs tokenize, and goes last)."""
+    """Steps that need others before or after them (dataset_decomposition needs tokenize, and goes last), and
+    stats columns two steps would both write with different meanings."""
     registry = registered_steps()
     names = [name for entry in steps for name in entry]
     problems = []
@@ -174,7 +175,7 @@ def _check_order(steps: list[dict]) -> list[str]:
         why = registry[name].position_problem(i, names)
         if why:
             problems.append(f"steps[{i}].{name}: {why}")
-    return problems
+    return problems + column_conflicts([registry[name] for name in names])
 
 
 def _explain(exc: ValidationError, model: type[BaseModel], where: str) -> list[str]:

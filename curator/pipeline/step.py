@@ -62,6 +62,9 @@ class Step(BaseModel):
 
     name: ClassVar[str] = ""
     stats_columns: ClassVar[dict[str, pa.DataType]] = {}
+    # stats columns other step classes may also write with the same meaning (one shared definition, e.g. the
+    # dedup steps' dup_cluster); any other column declared by two step classes of a pipeline is an error
+    shared_stats_columns: ClassVar[frozenset[str]] = frozenset()
     _ctx: StepContext | None = PrivateAttr(default=None)
 
     def setup(self, ctx: StepContext) -> None:
@@ -96,6 +99,28 @@ class Step(BaseModel):
         if self._ctx is None:
             self._ctx = StepContext()
         return self._ctx
+
+
+def column_conflicts(steps: list[type[Step]]) -> list[str]:
+    """Stats columns that two different step classes of one pipeline both declare without sharing them by
+    design (`shared_stats_columns` on both) or with different types: one would silently overwrite the other."""
+    first: dict[str, tuple[int, type[Step]]] = {}
+    problems = []
+    for i, cls in enumerate(steps):
+        for column, dtype in cls.stats_columns.items():
+            if column not in first:
+                first[column] = (i, cls)
+                continue
+            j, other = first[column]
+            if other is cls:
+                continue
+            shared = column in cls.shared_stats_columns and column in other.shared_stats_columns
+            if not shared or other.stats_columns[column] != dtype:
+                problems.append(
+                    f"steps[{i}].{cls.name}: writes stats column '{column}', which steps[{j}].{other.name} also "
+                    "writes with another meaning; one would overwrite the other (rename the column in one step)"
+                )
+    return problems
 
 
 def with_columns(batch: pa.RecordBatch, columns: dict[str, pa.Array]) -> pa.RecordBatch:

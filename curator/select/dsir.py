@@ -57,6 +57,7 @@ class DsirFit(GlobalStep):
         "dsir_length": pa.int32(),  # tokens (DSIR's example length)
         "dsir_fasttext_score": pa.float32(),  # P(compare_label) when compare_model is set
     }
+    shared_stats_columns: ClassVar[frozenset[str]] = frozenset(stats_columns)  # dsir_select computes them too
 
     target: InputConfig = Field(description="target documents: JSONL/Parquet path or glob, or a save_to_disk folder")
     num_buckets: int = Field(10_000, ge=1, lt=2**32, description="hashed n-gram buckets")

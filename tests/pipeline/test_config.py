@@ -103,3 +103,22 @@ def test_overrides_reach_short_form_steps():
     assert steps[0].lowercase is False and steps[1].min_score == 0.5
     with pytest.raises(ConfigError, match=r"steps.0 is the step 'exact_dedup'; write steps.0.exact_dedup.KEY=VALUE"):
         apply_overrides({"steps": ["exact_dedup"]}, ["steps.0.minhash_dedup.bands=4"])
+
+
+def test_two_steps_writing_one_stats_column_with_different_meanings_is_an_error():
+    import pyarrow as pa
+
+    from curator.pipeline.step import Step, column_conflicts, register_step, registered_steps
+
+    @register_step
+    class CountsWords(Step):
+        name = "test_counts_words"
+        stats_columns = {"content_words": pa.int64()}
+
+    with pytest.raises(ConfigError, match=r"steps\[1\].test_counts_words: writes stats column 'content_words', "
+                                          r"which steps\[0\].gopher_quality also writes"):  # fmt: skip
+        parse_pipeline({"inputs": [{"path": "a"}], "steps": ["gopher_quality", "test_counts_words"]})
+    # the built-in steps only share columns by design (dedup clusters, DSIR weights): all of them in one list
+    assert column_conflicts([c for n, c in registered_steps().items() if not n.startswith("test_")]) == []
+    parse_pipeline({"inputs": [{"path": "a"}], "steps": ["exact_dedup", "minhash_dedup", "unique_ids",
+                                                         "gopher_repetition", "fineweb_quality"]})  # fmt: skip
