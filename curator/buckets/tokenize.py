@@ -47,6 +47,7 @@ class Tokenize(Step):
 
     name: ClassVar[str] = "tokenize"
     stats_columns: ClassVar[dict[str, pa.DataType]] = {"n_tokens": pa.int64()}  # ids incl. the EOS token
+    provides_columns: ClassVar[frozenset[str]] = frozenset([TOKENS_COLUMN])
 
     tokenizer: str = Field(description="path to a tokenizer.json (`curator tokenizer train` makes one)")
     add_eos: bool = Field(True, description="append the end-of-document token to every document")
@@ -83,10 +84,11 @@ class TokenSink(Step):
     writes: ClassVar[str] = "its files"  # what the step writes, for the position message
     _writer = PrivateAttr(default=None)  # an open shard writer while a task runs (close() publishes it)
 
+    def required_columns(self) -> set[str]:
+        return {TOKENS_COLUMN}
+
     @classmethod
     def position_problem(cls, index: int, names: list[str]) -> str | None:
-        if "tokenize" not in names[:index]:
-            return "needs a `tokenize` step before it"
         if index != len(names) - 1:
             return f"must be the last step (later steps would drop documents already written to {cls.writes})"
         return None

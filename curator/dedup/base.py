@@ -28,6 +28,9 @@ class DedupStep(GlobalStep):
 
     shared_stats_columns: ClassVar[frozenset[str]] = frozenset(DUP_COLUMNS)  # each dedup step's own clusters
 
+    def required_columns(self) -> set[str]:
+        return {self.score_column} if self.keep == "score" and self.score_column else set()
+
     keep: Literal["first", "longest", "score"] = Field(
         "first", description="representative: first in input order, longest text, or highest `score_column`"
     )

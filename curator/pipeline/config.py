@@ -13,7 +13,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from curator.errors import ConfigError
 from curator.io.sources import FieldMap, ReadLimits
-from curator.pipeline.step import Step, column_conflicts, registered_steps, suggest
+from curator.pipeline.step import Step, column_conflicts, missing_columns, registered_steps, suggest
 
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2**10, "mib": 2**20, "gib": 2**30}
 
@@ -274,6 +274,10 @@ def parse_pipeline(data: Any, origin: str = "<config>") -> PipelineConfig:
                 problems += _validate_steps([_step_entry(s, i) for i, s in enumerate(data["steps"])], "")
         raise ConfigError(f"{origin}: invalid pipeline\n  " + "\n  ".join(dict.fromkeys(problems))) from None
     problems = _validate_steps(config.steps, "") or _check_order(config.steps)
+    if not problems:
+        from curator.schema import DOCUMENT_SCHEMA
+
+        problems = missing_columns(config.build_steps(), DOCUMENT_SCHEMA.names)
     if problems:
         raise ConfigError(f"{origin}: invalid pipeline\n  " + "\n  ".join(problems))
     return config

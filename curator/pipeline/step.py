@@ -65,6 +65,8 @@ class Step(BaseModel):
     # stats columns other step classes may also write with the same meaning (one shared definition, e.g. the
     # dedup steps' dup_cluster); any other column declared by two step classes of a pipeline is an error
     shared_stats_columns: ClassVar[frozenset[str]] = frozenset()
+    # columns the step adds to its batches besides the stats columns (e.g. tokenize's `tokens`)
+    provides_columns: ClassVar[frozenset[str]] = frozenset()
     _ctx: StepContext | None = PrivateAttr(default=None)
 
     def setup(self, ctx: StepContext) -> None:
@@ -79,6 +81,11 @@ class Step(BaseModel):
 
     def preflight(self) -> None:
         """Raise a CuratorError before any task starts when something the step needs is missing (a file...)."""
+
+    def required_columns(self) -> set[str]:
+        """Columns this step reads beyond the document columns (id, text, source...); an earlier step must
+        provide each (checked when the pipeline is loaded)."""
+        return set()
 
     @classmethod
     def position_problem(cls, index: int, names: list[str]) -> str | None:
@@ -120,6 +127,22 @@ def column_conflicts(steps: list[type[Step]]) -> list[str]:
                     f"steps[{i}].{cls.name}: writes stats column '{column}', which steps[{j}].{other.name} also "
                     "writes with another meaning; one would overwrite the other (rename the column in one step)"
                 )
+    return problems
+
+
+def missing_columns(steps: list[Step], document_columns: Iterable[str]) -> list[str]:
+    """Columns a step requires that neither the documents nor an earlier step provide, naming a step that does."""
+    available = set(document_columns)
+    providers: dict[str, str] = {}
+    for name, cls in _REGISTRY.items():
+        for column in (*cls.stats_columns, *cls.provides_columns):
+            providers.setdefault(column, name)
+    problems = []
+    for i, step in enumerate(steps):
+        for column in sorted(step.required_columns() - available):
+            hint = f" (`{providers[column]}` provides it)" if column in providers else ""
+            problems.append(f"steps[{i}].{step.name}: needs column '{column}', which no earlier step provides{hint}")
+        available |= set(step.stats_columns) | set(step.provides_columns)
     return problems
 
 

@@ -159,7 +159,7 @@ def test_report_cli(run, tmp_path):
 
 def test_decomposition_without_tokenize_or_not_last(sample_corpus, tokenizer):
     data = {"inputs": [{"path": str(sample_corpus)}], "steps": ["dataset_decomposition"]}
-    with pytest.raises(ConfigError, match=r"steps\[0\].dataset_decomposition: needs a `tokenize` step before it"):
+    with pytest.raises(ConfigError, match=r"steps\[0\].dataset_decomposition: needs column 'tokens'"):
         parse_pipeline(data)
     data["steps"] = [{"tokenize": {"tokenizer": str(tokenizer)}}, "dataset_decomposition", "exact_dedup"]
     with pytest.raises(ConfigError, match="must be the last step"):

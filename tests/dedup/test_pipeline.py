@@ -152,8 +152,8 @@ def test_keep_score_without_the_column_names_it(tmp_path):
     write_jsonl(tmp_path / "in.jsonl", base_docs(5))
     config = dedup_config(tmp_path / "in.jsonl")
     config["steps"] = [{"exact_dedup": {"keep": "score", "score_column": "quality"}}]
-    with pytest.raises(RunError, match="needs column 'quality'"):
-        run_pipeline(parse_pipeline(config), tmp_path / "run", quiet=True)
+    with pytest.raises(ConfigError, match=r"steps\[0\].exact_dedup: needs column 'quality', which no earlier step"):
+        parse_pipeline(config)  # refused when loaded, before any pass
     config["steps"] = [{"exact_dedup": {"keep": "score"}}]
     with pytest.raises(ConfigError, match="needs score_column"):
         parse_pipeline(config)

@@ -36,7 +36,7 @@ def test_keep_listed_bad_lists(tmp_path):
 
 
 def test_token_store_needs_tokenize_before_it_and_goes_last(tmp_path):
-    with pytest.raises(ConfigError, match=r"steps\[0\].token_store: needs a `tokenize` step before it"):
+    with pytest.raises(ConfigError, match=r"steps\[0\].token_store: needs column 'tokens'"):
         parse_pipeline({"inputs": [{"path": "x"}], "steps": ["token_store"]})
     steps = [{"tokenize": {"tokenizer": "t.json"}}, "token_store", "normalize_text"]
     with pytest.raises(ConfigError, match=r"steps\[1\].token_store: must be the last step"):
