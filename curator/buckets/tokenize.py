@@ -46,6 +46,7 @@ class Tokenize(Step):
     """
 
     name: ClassVar[str] = "tokenize"
+    packages: ClassVar[dict[str, str]] = {"tokenizers": "tokenizers"}
     stats_columns: ClassVar[dict[str, pa.DataType]] = {"n_tokens": pa.int64()}  # ids incl. the EOS token
     provides_columns: ClassVar[frozenset[str]] = frozenset([TOKENS_COLUMN])
 

@@ -17,7 +17,7 @@ from curator.filters.fasttext_model import (
     predict,
     validated_model_path,
 )
-from curator.pipeline.step import Filter, first_reason, register_step
+from curator.pipeline.step import Filter, Resources, first_reason, register_step
 
 LID_MD5 = "340156704bb8c8e50c4abf35a7ec2569"  # lid.176.ftz as published by fastText
 BUNDLED_LID = Path(__file__).parent / "models" / "lid.176.ftz"  # CC BY-SA 3.0, see models/NOTICE.md
@@ -42,6 +42,8 @@ class LanguageId(Filter):
     _loaded = PrivateAttr(default=None)  # the model (and label), loaded in setup() once per task
 
     name = "language_id"
+    resources: ClassVar[Resources] = Resources(cpus=1.0, memory_mb=200)  # lid.176.ftz + fastText buffers
+    packages: ClassVar[dict[str, str]] = {"fasttext": "fasttext-numpy2"}
     stats_columns: ClassVar[dict[str, pa.DataType]] = {"lang": pa.string(), "lang_score": pa.float32()}
 
     model: str | None = Field(None, description="a fastText language-id model; default: bundled lid.176.ftz")

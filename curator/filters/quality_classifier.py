@@ -10,7 +10,7 @@ import pyarrow.compute as pc
 from pydantic import Field, PrivateAttr, field_validator
 
 from curator.filters.fasttext_model import label_probability, model_with_label, validated_model_path
-from curator.pipeline.step import Filter, register_step
+from curator.pipeline.step import Filter, Resources, register_step
 from curator.text.hashing import seeded_uniform
 
 HOW_TO_TRAIN = "train one with: curator quality train --positive HQ_DATA --negative LQ_DATA --out model.bin"
@@ -35,6 +35,8 @@ class FastTextQuality(Filter):
     _loaded = PrivateAttr(default=None)  # the model (and label), loaded in setup() once per task
 
     name = "fasttext_quality"
+    resources: ClassVar[Resources] = Resources(cpus=1.0, memory_mb=1000)  # up to a ~1 GB unquantised model
+    packages: ClassVar[dict[str, str]] = {"fasttext": "fasttext-numpy2"}
     stats_columns: ClassVar[dict[str, pa.DataType]] = {"quality_score": pa.float32(), "quality_draw": pa.float32()}
 
     model: str

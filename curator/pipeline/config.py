@@ -13,7 +13,14 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from curator.errors import ConfigError
 from curator.io.sources import FieldMap, ReadLimits
-from curator.pipeline.step import Step, column_conflicts, missing_columns, registered_steps, suggest
+from curator.pipeline.step import (
+    Step,
+    column_conflicts,
+    missing_columns,
+    missing_packages,
+    registered_steps,
+    suggest,
+)
 
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2**10, "mib": 2**20, "gib": 2**30}
 
@@ -175,7 +182,8 @@ def _check_order(steps: list[dict]) -> list[str]:
         why = registry[name].position_problem(i, names)
         if why:
             problems.append(f"steps[{i}].{name}: {why}")
-    return problems + column_conflicts([registry[name] for name in names])
+    classes = [registry[name] for name in names]
+    return problems + column_conflicts(classes) + missing_packages(classes)
 
 
 def _explain(exc: ValidationError, model: type[BaseModel], where: str) -> list[str]:

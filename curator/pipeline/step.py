@@ -17,6 +17,16 @@ from curator.errors import ConfigError
 DropSink = Callable[[str, pa.RecordBatch, pa.Array, "int | None"], None]  # step name, rows, reasons, position
 
 
+@dataclass(frozen=True)
+class Resources:
+    """What one running copy of a step needs beyond a batch: CPU cores, memory (a model...), GPUs. Executors
+    that place work (Ray) size their workers and actor pools from it; the local executor runs one per core."""
+
+    cpus: float = 1.0
+    memory_mb: int = 0
+    gpus: float = 0.0
+
+
 @dataclass
 class StepContext:
     """What a step may know about the task it runs in. In a pipeline each step gets its own view
@@ -67,6 +77,9 @@ class Step(BaseModel):
     shared_stats_columns: ClassVar[frozenset[str]] = frozenset()
     # columns the step adds to its batches besides the stats columns (e.g. tokenize's `tokens`)
     provides_columns: ClassVar[frozenset[str]] = frozenset()
+    resources: ClassVar[Resources] = Resources()
+    # optional packages the step imports: module name -> pip requirement (checked when the pipeline is loaded)
+    packages: ClassVar[dict[str, str]] = {}
     _ctx: StepContext | None = PrivateAttr(default=None)
 
     def setup(self, ctx: StepContext) -> None:
@@ -126,6 +139,21 @@ def column_conflicts(steps: list[type[Step]]) -> list[str]:
                 problems.append(
                     f"steps[{i}].{cls.name}: writes stats column '{column}', which steps[{j}].{other.name} also "
                     "writes with another meaning; one would overwrite the other (rename the column in one step)"
+                )
+    return problems
+
+
+def missing_packages(steps: list[type[Step]]) -> list[str]:
+    """Each step's `packages` that cannot be imported here, with the `pip install` that provides them."""
+    import importlib.util
+
+    problems = []
+    for i, cls in enumerate(steps):
+        for module, requirement in cls.packages.items():
+            if importlib.util.find_spec(module) is None:
+                problems.append(
+                    f"steps[{i}].{cls.name}: needs the package '{module}', which is not installed; "
+                    f"pip install '{requirement}'"
                 )
     return problems
 

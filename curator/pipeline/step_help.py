@@ -57,7 +57,18 @@ def step_help(name: str, cls: type, width: int = 100) -> list[str]:
         if field.description:
             lines += textwrap.wrap(field.description, width, initial_indent="        ", subsequent_indent="        ")
     columns = getattr(cls, "stats_columns", {})
+    notes = []
     if columns:
-        text = "stats columns: " + ", ".join(f"{c} ({t})" for c, t in columns.items())
+        notes.append("stats columns: " + ", ".join(f"{c} ({t})" for c, t in columns.items()))
+    if getattr(cls, "provides_columns", None):
+        notes.append("adds columns: " + ", ".join(sorted(cls.provides_columns)))
+    if getattr(cls, "packages", None):
+        notes.append("packages: " + ", ".join(cls.packages.values()))
+    res = getattr(cls, "resources", None)
+    if res is not None and (res.memory_mb or res.gpus or res.cpus != 1.0):
+        notes.append(
+            f"resources per copy: {res.cpus:g} CPU, {res.memory_mb} MB" + (f", {res.gpus:g} GPU" if res.gpus else "")
+        )
+    for text in notes:
         lines += textwrap.wrap(text, width, initial_indent="    ", subsequent_indent="        ")
     return lines

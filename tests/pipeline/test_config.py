@@ -122,3 +122,16 @@ def test_two_steps_writing_one_stats_column_with_different_meanings_is_an_error(
     assert column_conflicts([c for n, c in registered_steps().items() if not n.startswith("test_")]) == []
     parse_pipeline({"inputs": [{"path": "a"}], "steps": ["exact_dedup", "minhash_dedup", "unique_ids",
                                                          "gopher_repetition", "fineweb_quality"]})  # fmt: skip
+
+
+def test_a_step_whose_package_is_missing_says_what_to_install():
+    from curator.pipeline.step import Step, register_step
+
+    @register_step
+    class NeedsPackage(Step):
+        name = "test_needs_package"
+        packages = {"curator_no_such_module": "curator-no-such-package>=1"}
+
+    with pytest.raises(ConfigError, match=r"steps\[0\].test_needs_package: needs the package "
+                                          r"'curator_no_such_module', .*pip install 'curator-no-such-package>=1'"):  # fmt: skip
+        parse_pipeline({"inputs": [{"path": "a"}], "steps": ["test_needs_package"]})
