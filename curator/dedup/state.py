@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
-from curator.io.atomic import TMP_PREFIX, AtomicParquetWriter
+from curator.io.atomic import TMP_PREFIX, AtomicParquetWriter, atomic_file
 from curator.io.parquet import read_parquet_file
 
 # One row per indexed document, in stream order (row i = ordinal i of the task).
@@ -32,24 +31,14 @@ def tmp_of(path: Path) -> Path:
 
 def save_npy(path: Path, array: np.ndarray) -> None:
     """np.save under a temporary name, then rename: a crash never leaves a half-written state file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tmp_of(path)
-    with open(tmp, "wb") as fh:
+    with atomic_file(path) as fh:
         np.save(fh, array)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def save_npz(path: Path, **arrays: np.ndarray) -> None:
     """np.savez, atomically like `save_npy`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tmp_of(path)
-    with open(tmp, "wb") as fh:
+    with atomic_file(path) as fh:
         np.savez(fh, **arrays)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def write_json(path: Path, data: dict) -> None:

@@ -1,8 +1,15 @@
-"""A Parquet file written under a temporary name and renamed into place only when complete."""
+"""Files written under a temporary name and renamed into place only when complete: one place for the rule.
+
+`atomic_file(path)` yields an open binary file; on success it is flushed, fsynced and renamed over `path`,
+on an exception the temporary file is removed. `write_text_atomic` / `write_table_atomic` and the streaming
+`AtomicParquetWriter` build on it. Readers never see a half-written file; a crash leaves the old one whole.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -13,6 +20,42 @@ TMP_PREFIX = ".tmp-"
 
 def tmp_path_for(path: Path) -> Path:
     return path.with_name(TMP_PREFIX + path.name)
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike) -> Iterator:
+    """An open binary file under `.tmp-<name>` that becomes `path` (fsync + rename) when the block ends
+    without an exception; the parent folder is created."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_path_for(path)
+    try:
+        with open(tmp, "wb") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """`text` (UTF-8) as the whole content of `path`, atomically."""
+    with atomic_file(path) as fh:
+        fh.write(text.encode())
+    return Path(path)
+
+
+def write_table_atomic(path: str | os.PathLike, table: pa.Table, compression: str = "zstd") -> Path:
+    """An Arrow table as Parquet, or CSV when `path` ends in .csv, atomically."""
+    with atomic_file(path) as fh:
+        if str(path).lower().endswith(".csv"):
+            import pyarrow.csv as pcsv
+
+            pcsv.write_csv(table, fh)
+        else:
+            pq.write_table(table, fh, compression=compression)
+    return Path(path)
 
 
 class AtomicParquetWriter:

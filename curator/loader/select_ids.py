@@ -7,10 +7,9 @@ import os
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from curator.errors import ConfigError
-from curator.io.atomic import TMP_PREFIX
+from curator.io.atomic import write_table_atomic
 from curator.io.sources import Shard
 from curator.stats.views import _quote, connect, duckdb_message, run_names
 
@@ -90,10 +89,7 @@ def count_selected(domain: str, roots: list[Path], where: str) -> int:
 
 def write_ids(table: pa.Table, path: Path) -> None:
     """Publish the id list atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(TMP_PREFIX + path.name)
-    pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, path)
+    write_table_atomic(path, table)
 
 
 def ids_digest(table: pa.Table) -> str:

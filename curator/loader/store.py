@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from curator.errors import ConfigError, RunError
-from curator.io.atomic import TMP_PREFIX
+from curator.io.atomic import TMP_PREFIX, write_text_atomic
 from curator.loader.holdout import HELDOUT_DIR
 
 STORE_FORMAT = 1
@@ -214,8 +214,4 @@ class TokenStore:
 
 def write_store_meta(root: str | Path, meta: dict) -> Path:
     """Publish store.json atomically (the last file a build writes)."""
-    path = Path(root) / STORE_META
-    tmp = path.with_name(TMP_PREFIX + path.name)
-    tmp.write_text(json.dumps({"format": STORE_FORMAT, **meta}, indent=1))
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(Path(root) / STORE_META, json.dumps({"format": STORE_FORMAT, **meta}, indent=1))

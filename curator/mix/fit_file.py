@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from curator.errors import ConfigError
+from curator.io.atomic import write_text_atomic
 
 FORMAT = "curator-mix-fit"
 LAW_VERSIONS = {"cmr": 1, "dml": 1, "linear": 1, "lightgbm": 1}
@@ -15,12 +15,7 @@ MIXTURE_LAWS = ("dml", "linear", "lightgbm")
 
 def write_fit(path: str | Path, fit: dict) -> Path:
     """Write `fit` (with law and law_version) as JSON: temp file, then rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps({"format": FORMAT, **fit}, indent=1) + "\n")
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(path, json.dumps({"format": FORMAT, **fit}, indent=1) + "\n")
 
 
 def read_fit(path: str | Path, laws: tuple[str, ...] | None = None) -> dict:

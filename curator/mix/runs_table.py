@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +10,7 @@ import numpy as np
 import pyarrow as pa
 
 from curator.errors import ConfigError
+from curator.io.atomic import write_table_atomic
 
 WEIGHT_TOL = 0.01  # |sum(w) - 1| up to this is rounding (17 domains at 3 decimals: <= 0.0085) and is renormalised
 W, LOSS = "w:", "loss:"
@@ -239,26 +238,9 @@ def append_runs(path: str | Path, rows: Iterable[Mapping[str, object]]) -> int:
 def write_runs(path: str | Path, table: pa.Table) -> int:
     """Validate a whole runs table (parse_runs) and write it as CSV or Parquet (by suffix) atomically: a temp
     file in the same folder renamed over the old one. Returns the row count."""
-    path = Path(path)
-    combined = table
-    parse_runs(combined, str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            import pyarrow.parquet as pq
-
-            pq.write_table(combined, tmp)
-        else:
-            import pyarrow.csv as pcsv
-
-            pcsv.write_csv(combined, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return combined.num_rows
+    parse_runs(table, str(path))
+    write_table_atomic(path, table)
+    return table.num_rows
 
 
 def runs_table_schema() -> dict:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
 import yaml
 
 from curator.errors import ConfigError, RunError
-from curator.io.atomic import TMP_PREFIX
+from curator.io.atomic import TMP_PREFIX, write_text_atomic
 from curator.io.run_marker import RUN_MARKER, is_run_folder
 from curator.pipeline.run_lock import LOCK_NAME, RunLock
 
@@ -42,13 +41,7 @@ def _foreign_entries(path: Path) -> list[str]:
 
 def write_atomic(path: Path, text: str) -> None:
     """Write text under a temporary name, then rename: readers never see a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(TMP_PREFIX + path.name)
-    with open(tmp, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    write_text_atomic(path, text)
 
 
 def require_run_folder(path: str | Path) -> Path:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import torch
 
 from curator.errors import RunError
-from curator.io.atomic import TMP_PREFIX
+from curator.io.atomic import atomic_file
 
 CHECKPOINT_DIR = "checkpoints"
 _NAME = re.compile(r"^step-(\d{6,})\.pt$")
@@ -31,13 +30,8 @@ def list_checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
 def save_checkpoint(run_dir: str | Path, step: int, state: dict, keep: int | None = None) -> Path:
     """Write `state` as the checkpoint of `step`; then keep only the newest `keep` (None: all)."""
     path = checkpoint_path(run_dir, step)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(TMP_PREFIX + path.name)
-    with open(tmp, "wb") as fh:
+    with atomic_file(path) as fh:
         torch.save(state, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
     if keep is not None:
         for _, old in list_checkpoints(run_dir)[:-keep]:
             old.unlink()
