@@ -105,7 +105,7 @@ def _run_and_report(config, out: Path, workers: int | None, overwrite: bool, qui
     if quiet:
         typer.echo(_counts_line(summary))
     else:
-        _print_summary(summary)
+        _print_summary(summary, config)
     if summary.duplicate_ids:
         typer.echo(
             f"warning: {summary.duplicate_ids:,} id(s) are shared by more than one kept document (e.g. "
@@ -127,15 +127,6 @@ def _counts_line(summary) -> str:
     return line + (f" (see {RunFolder(summary.run_dir).rejects_table})" if summary.rejected_docs else "")
 
 
-def _dedup_line(facts: dict) -> str:
-    line = f"{facts['clusters']:,} duplicate clusters, {facts['duplicates']:,} duplicates"
-    if "candidate_pairs" in facts:
-        line += f" ({facts['candidate_pairs']:,} candidate pairs, {facts['verified_pairs']:,} verified)"
-    if facts.get("clustering") == "star":
-        line += f"; star clusters keep {facts['kept_vs_transitive']:,} that transitive clustering would drop"
-    return line
-
-
 def _print_step_notes(config) -> None:
     for step in config.build_steps():
         note = step.describe()
@@ -143,7 +134,7 @@ def _print_step_notes(config) -> None:
             typer.echo(f"{step.name}: {note}")
 
 
-def _print_summary(summary) -> None:
+def _print_summary(summary, config) -> None:
     from curator.pipeline.run_folder import RunFolder
     from curator.pipeline.stats import step_totals
 
@@ -162,9 +153,7 @@ def _print_summary(summary) -> None:
         typer.echo(f"  dropped {reason}: {n:,}")
     for reason, n in summary.rejects_by_reason.items():
         typer.echo(f"  rejected {reason}: {n:,} (see {run.rejects_table})")
-    for facts_file in sorted(run.state.glob("*/clusters.json")):
-        typer.echo(f"{facts_file.parent.name}: {_dedup_line(json.loads(facts_file.read_text()))}")
-    _print_dsir_reports(run)
+    _print_step_reports(config, run.root)
     typer.echo(f"output: {summary.output_rows:,} rows in {summary.output_files} file(s) under {run.output}")
     typer.echo(f"stats:  {run.docs_table}, {run.steps_table}")
 
@@ -218,11 +207,10 @@ def dedup(
         _fail(exc)
 
 
-def _print_dsir_reports(run) -> None:
-    from curator.select.report import dsir_report_lines
-
-    for report_file in sorted(run.state.glob("*-dsir_*/report.json")):
-        for line in dsir_report_lines(json.loads(report_file.read_text())):
+def _print_step_reports(config, run_dir: Path) -> None:
+    """Each step's own summary of what it did (summary_lines: dedup clusters, DSIR fit...)."""
+    for position, step in enumerate(config.build_steps()):
+        for line in step.summary_lines(run_dir, position):
             typer.echo(line)
 
 
@@ -279,7 +267,7 @@ def dsir(
         config = parse_pipeline(data, "curator dsir")
         _run_and_report(config, out, workers, False, quiet)
         if quiet:  # the report is the point of this command: print it even when quiet
-            _print_dsir_reports(RunFolder(out))
+            _print_step_reports(config, out)
     except CuratorError as exc:
         _fail(exc)
     finally:

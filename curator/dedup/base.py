@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -23,13 +25,20 @@ DUP_COLUMNS: dict[str, pa.DataType] = {
 }
 
 
+def dedup_line(facts: dict) -> str:
+    """One line about a dedup step's clusters (from its clusters.json)."""
+    line = f"{facts['clusters']:,} duplicate clusters, {facts['duplicates']:,} duplicates"
+    if "candidate_pairs" in facts:
+        line += f" ({facts['candidate_pairs']:,} candidate pairs, {facts['verified_pairs']:,} verified)"
+    if facts.get("clustering") == "star":
+        line += f"; star clusters keep {facts['kept_vs_transitive']:,} that transitive clustering would drop"
+    return line
+
+
 class DedupStep(GlobalStep):
     """Base of the dedup steps: `keep` picks the representative of each duplicate cluster."""
 
     shared_stats_columns: ClassVar[frozenset[str]] = frozenset(DUP_COLUMNS)  # each dedup step's own clusters
-
-    def required_columns(self) -> set[str]:
-        return {self.score_column} if self.keep == "score" and self.score_column else set()
 
     keep: Literal["first", "longest", "score"] = Field(
         "first", description="representative: first in input order, longest text, or highest `score_column`"
@@ -37,6 +46,18 @@ class DedupStep(GlobalStep):
     score_column: str | None = Field(None, description="column to maximise when keep = score (e.g. a quality score)")
     reason: ClassVar[str] = ""  # the drop reason
     _filter: ClusterFilter | None = PrivateAttr(default=None)
+
+    def required_columns(self) -> set[str]:
+        return {self.score_column} if self.keep == "score" and self.score_column else set()
+
+    def summary_lines(self, run_dir: Path, position: int) -> list[str]:
+        from curator.pipeline.run_folder import RunFolder
+
+        state = RunFolder(run_dir).stage_dir(position, self.name)
+        facts_file = state / "clusters.json"
+        if not facts_file.is_file():
+            return []
+        return [f"{state.name}: {dedup_line(json.loads(facts_file.read_text()))}"]
 
     @model_validator(mode="after")
     def _score_column_given(self):

@@ -6,6 +6,7 @@ import difflib
 import importlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import ClassVar
 
 import pyarrow as pa
@@ -94,6 +95,11 @@ class Step(BaseModel):
 
     def preflight(self) -> None:
         """Raise a CuratorError before any task starts when something the step needs is missing (a file...)."""
+
+    def summary_lines(self, run_dir: Path, position: int) -> list[str]:
+        """What `curator run` prints about this step after a finished run of `run_dir`, where it sat at
+        0-based `position` (its reports and side outputs: dedup clusters, DSIR fit...); [] for nothing."""
+        return []
 
     def required_columns(self) -> set[str]:
         """Columns this step reads beyond the document columns (id, text, source...); an earlier step must

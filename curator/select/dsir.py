@@ -14,6 +14,7 @@ Disk: about 2 bytes per n-gram (roughly 0.8x the text for English with bigrams).
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Iterator
@@ -58,6 +59,13 @@ class DsirFit(GlobalStep):
         "dsir_fasttext_score": pa.float32(),  # P(compare_label) when compare_model is set
     }
     shared_stats_columns: ClassVar[frozenset[str]] = frozenset(stats_columns)  # dsir_select computes them too
+
+    def summary_lines(self, run_dir: Path, position: int) -> list[str]:
+        from curator.pipeline.run_folder import RunFolder
+        from curator.select.report import dsir_report_lines
+
+        report = RunFolder(run_dir).stage_dir(position, self.name) / "report.json"
+        return dsir_report_lines(json.loads(report.read_text())) if report.is_file() else []
 
     target: InputConfig = Field(description="target documents: JSONL/Parquet path or glob, or a save_to_disk folder")
     num_buckets: int = Field(10_000, ge=1, lt=2**32, description="hashed n-gram buckets")
