@@ -78,6 +78,8 @@ def fit_mixture_law(
         y = table.loss(name)[rows]
         t0 = time.perf_counter()
         params[name] = mod.fit(w, y, seed, f"{law} law for loss:{name}")
+        if isinstance(params[name], dict) and params[name].get("note"):
+            notes.append(f"loss:{name}: {params[name]['note']}")
         seconds = time.perf_counter() - t0
         pred = mod.predict(params[name], w)
         quality[name] = {"r2": r_squared(y, pred), "rmse": float(np.sqrt(np.mean((y - pred) ** 2))), "seconds": seconds}
