@@ -184,7 +184,9 @@ class GroupWeights:
         g, f, ok = self.scores(table)
         flat = (self.hi - self.lo)[g] < self.tol
         with np.errstate(divide="ignore", invalid="ignore"):
-            log_w = np.where(flat, -np.log(np.maximum(self.finite[g], 1)), (f - self.fmax[g]) / self.r - np.log(self.sum[g]))
+            log_w = np.where(
+                flat, -np.log(np.maximum(self.finite[g], 1)), (f - self.fmax[g]) / self.r - np.log(self.sum[g])
+            )
         return np.where(ok, log_w, -np.inf)
 
     def facts(self) -> dict:
@@ -376,8 +378,8 @@ class LossFilter(_LossStep):
         qs = {"hi": self.max_quantile, "lo": self.min_quantile}
         parts = [f"quantile_cont(loss, {q!r}) AS q_{k}" for k, q in qs.items() if q is not None]
         sql = (
-            f"SELECT \"group\", count(*) AS docs, count(loss) AS with_loss{''.join(', ' + p for p in parts)} "
-            "FROM read_parquet(?) GROUP BY ALL ORDER BY \"group\""
+            f'SELECT "group", count(*) AS docs, count(loss) AS with_loss{"".join(", " + p for p in parts)} '
+            'FROM read_parquet(?) GROUP BY ALL ORDER BY "group"'
         )
         con = duckdb.connect()
         cursor = con.execute(sql, [files])

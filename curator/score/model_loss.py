@@ -16,7 +16,14 @@ from curator.buckets.tokenize import TOKENS_COLUMN
 from curator.dedup.state import save_npz, task_file
 from curator.errors import ConfigError, RunError
 from curator.pipeline.step import Step, StepContext, register_step, with_columns
-from curator.score.scorer import checkpoint_file, load_model, pick_device, read_checkpoint, score_tokens
+from curator.score.scorer import (
+    checkpoint_file,
+    first_out_of_vocab,
+    load_model,
+    pick_device,
+    read_checkpoint,
+    score_tokens,
+)
 from curator.text.hashing import seeded_hash
 
 CACHE_DIR = "state/model_loss-cache"
@@ -133,8 +140,10 @@ class ModelLoss(Step):
                 raise RunError(f"{self.name} found no `tokens` column: put a `tokenize` step before it")
             ids = seeded_hash(batch.column("id").cast(pa.string()), 0)
             end = position + batch.num_rows
-            if cached is not None and end <= len(cached["id_hash"]) and np.array_equal(
-                cached["id_hash"][position:end], ids
+            if (
+                cached is not None
+                and end <= len(cached["id_hash"])
+                and np.array_equal(cached["id_hash"][position:end], ids)
             ):
                 loss_sum, tokens = cached["loss_sum"][position:end], cached["tokens"][position:end]
             else:
@@ -157,7 +166,9 @@ class ModelLoss(Step):
         try:
             result = score_tokens(self._model, docs, self.batch_tokens, self.max_tokens)
         except RunError as exc:
-            raise RunError(f"{self.name}, task {self.ctx.task}: {exc}") from None
+            bad = first_out_of_vocab(docs, self._model.config.vocab_size)
+            doc = f"document id {batch.column('id')[bad].as_py()!r}" if bad is not None else "a document"
+            raise RunError(f"{self.name}, task {self.ctx.task}, {doc}: {exc}") from None
         return result.loss_sum, result.tokens
 
 
