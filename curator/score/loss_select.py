@@ -164,7 +164,8 @@ class GroupWeights:
         """(group index, f, finite) of each row, f from the shared formula with its group's min/max."""
         g = self._ids(table.column("group").combine_chunks())
         loss, ok = self._losses(table)
-        f = formula_scores(np.where(ok, loss, 0.0), self.lo[g], self.hi[g], self.strategy)
+        with np.errstate(invalid="ignore"):  # a group without a finite loss has lo = inf, hi = -inf: f unused
+            f = formula_scores(np.where(ok, loss, 0.0), self.lo[g], self.hi[g], self.strategy)
         return g, f, ok
 
     def add_scores(self, table: pa.Table) -> None:
