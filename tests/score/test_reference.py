@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow.parquet as pq
+import pytest
 from typer.testing import CliRunner
 
 from curator.cli import app
@@ -30,10 +31,7 @@ def test_reference_table_is_read_by_doremi(loss_world, tmp_path):
     for name in DOMAINS:
         mine = [d for d in docs if d["domain"] == name and d["loss"] is not None]
         n = sum(d["loss_tokens"] for d in mine)
-        assert (
-            table[name] == np.float64(sum(d["loss"] * d["loss_tokens"] for d in mine) / n).round(12)
-            or abs(table[name] - sum(d["loss"] * d["loss_tokens"] for d in mine) / n) < 1e-9
-        )
+        assert table[name] == pytest.approx(sum(d["loss"] * d["loss_tokens"] for d in mine) / n, rel=1e-12)
     # one document recomputed from the store's own tokens
     store = TokenStore(loss_world["store"]).domain("code")
     ends = store.doc_ends()
