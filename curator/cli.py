@@ -480,7 +480,9 @@ def mixture_build(
     except CuratorError as exc:
         _fail(exc)
     for name, info in meta["domains"].items():
-        typer.echo(f"{name}: {info['docs']:,} docs, {info['tokens']:,} tokens, {len(info['shards'])} shard(s)")
+        held = info.get("heldout") or {}
+        extra = f"; {held['docs']:,} held out ({held['tokens']:,} tokens)" if held else ""
+        typer.echo(f"{name}: {info['docs']:,} docs, {info['tokens']:,} tokens, {len(info['shards'])} shard(s){extra}")
     typer.echo(f"store: {out or config.store} ({meta['dtype']}, tokenizer {meta['tokenizer']['path']})")
 
 
@@ -500,13 +502,19 @@ def mixture_show(
         budget, rows = epochs_table(config, TokenStore(out or config.store), tokens)
     except CuratorError as exc:
         _fail(exc)
-    typer.echo(f"{'domain':<16} {'docs':>10} {'tokens':>14} {'natural':>8} {'weight':>7} {'epochs':>8}")
+    typer.echo(
+        f"{'domain':<16} {'docs':>10} {'tokens':>14} {'natural':>8} {'weight':>7} {'epochs':>8} {'held-out docs':>14}"
+    )
     for r in rows:
         flag = f"  over max_epochs {r.max_epochs:g}" if r.over else ""
         typer.echo(
-            f"{r.name:<16} {r.docs:>10,} {r.tokens:>14,} {r.natural:>8.3f} {r.weight:>7.3f} {r.epochs:>8.2f}{flag}"
+            f"{r.name:<16} {r.docs:>10,} {r.tokens:>14,} {r.natural:>8.3f} {r.weight:>7.3f} {r.epochs:>8.2f} "
+            f"{r.heldout_docs:>14,}{flag}"
         )
-    typer.echo(f"at a budget of {budget:,} tokens (epochs = budget x weight / tokens)")
+    typer.echo(
+        f"at a budget of {budget:,} tokens (epochs = budget x weight / tokens); held-out documents are for "
+        "validation only (not in docs / tokens)"
+    )
 
 
 from curator.mix.cli import mix_app  # noqa: E402
@@ -520,14 +528,23 @@ def train_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="training run folder (created, or resumed from its checkpoint)"),
     set_: list[str] = typer.Option([], "--set", help="override a config key: --set model.d_model=128"),
     steps: int | None = typer.Option(None, "--steps", min=1, help="optimizer steps (overrides the config's)"),
+    reweight: str | None = typer.Option(
+        None, "--reweight", help="sample reweighting strategy: uniform, linupper, quadratic, extremes"
+    ),
+    policy: str | None = typer.Option(None, "--policy", help="domain policy: static, schedule, odm, doremi"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress: the summary line only"),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="start again: remove the run's checkpoints, logs and config (not other files)"
+    ),
 ) -> None:
     """Train a small GPT on a mixture's token store (CPU); rerun the same command to resume."""
     from curator.train.trainer import summary_line, train
 
     overrides = list(set_) + ([f"steps={steps}"] if steps is not None else [])
+    overrides += [f"reweight.strategy={reweight}"] if reweight is not None else []
+    overrides += [f"policy.name={policy}"] if policy is not None else []
     try:
-        summary = train(config, out, resume=True, quiet=quiet, overrides=overrides)
+        summary = train(config, out, resume=True, quiet=quiet, overrides=overrides, overwrite=overwrite)
     except CuratorError as exc:
         _fail(exc)
     typer.echo(summary_line(summary))

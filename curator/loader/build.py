@@ -12,6 +12,7 @@ import yaml
 from curator.buckets.tokenizer import eos_id, load_tokenizer, token_dtype
 from curator.errors import ConfigError, RunError
 from curator.loader.from_buckets import copy_buckets
+from curator.loader.holdout import HELDOUT_DIR
 from curator.loader.mixture import BucketsSource, DomainConfig, MixtureConfig, PathSource, RunSource
 from curator.loader.select_ids import count_selected, ids_digest, select_ids, write_ids
 from curator.loader.store import STORE_META, TokenStore, file_sha256, shard_name, write_store_meta
@@ -113,9 +114,12 @@ def _build_domain(
     if isinstance(source, BucketsSource):
         if overwrite:
             shutil.rmtree(folder / "tokens", ignore_errors=True)
-        shards = copy_buckets(domain.name, Path(os.path.abspath(source.buckets)), folder, tokenizer)
-        return {**_nonempty(domain, _totals(shards), folder), **info}
-    steps = [{"tokenize": {"tokenizer": tokenizer["path"]}}, {"token_store": {"dtype": tokenizer["dtype"]}}]
+        shards, held = copy_buckets(
+            domain.name, Path(os.path.abspath(source.buckets)), folder, tokenizer, mixture.holdout
+        )
+        return {**_nonempty(domain, _totals(shards), folder), **_heldout_info(held), **info}
+    store_step = {"dtype": tokenizer["dtype"], **({"holdout": mixture.holdout} if mixture.holdout else {})}
+    steps = [{"tokenize": {"tokenizer": tokenizer["path"]}}, {"token_store": store_step}]
     about = f"mixture '{mixture.name}' domain '{domain.name}'; tokenizer sha256 {tokenizer['sha256']}"
     if isinstance(source, PathSource):
         inputs = [
@@ -129,14 +133,21 @@ def _build_domain(
         config = _run_source_pipeline(store, folder, domain, source, about, steps, overwrite)
         info["sql"] = source.where
     summary = run_pipeline(config, folder, workers=workers, overwrite=overwrite, quiet=quiet)
-    shards = _published_shards(folder, summary.tasks, np.dtype(tokenizer["dtype"]))
-    totals = _totals(shards)
-    if totals["docs"] != summary.kept:
+    dtype = np.dtype(tokenizer["dtype"])
+    totals = _totals(_published_shards(folder, summary.tasks, dtype))
+    held = _published_shards(folder, summary.tasks, dtype, HELDOUT_DIR) if mixture.holdout else []
+    held_docs = sum(s["docs"] for s in held)
+    if totals["docs"] + held_docs != summary.kept:
         raise RunError(
-            f"domain '{domain.name}': the token shards hold {totals['docs']:,} documents but the run kept "
-            f"{summary.kept:,}; rebuild it with --overwrite"
+            f"domain '{domain.name}': the token shards hold {totals['docs'] + held_docs:,} documents but the run "
+            f"kept {summary.kept:,}; rebuild it with --overwrite"
         )
-    return {**_nonempty(domain, totals, folder), **info}
+    return {**_nonempty(domain, totals, folder), **_heldout_info(held), **info}
+
+
+def _heldout_info(held: list[dict]) -> dict:
+    """store.json's `heldout` entry of a domain (absent when nothing is held out)."""
+    return {"heldout": _totals(held)} if held else {}
 
 
 def _nonempty(domain: DomainConfig, totals: dict, folder: Path) -> dict:
@@ -196,12 +207,13 @@ def _check_same_build(folder: Path, config: PipelineConfig, domain: DomainConfig
         )
 
 
-def _published_shards(folder: Path, tasks: int, dtype: np.dtype) -> list[dict]:
-    """The shards of a finished domain run in task order (file, tokens, docs), checked against their offsets."""
+def _published_shards(folder: Path, tasks: int, dtype: np.dtype, sub: str | None = None) -> list[dict]:
+    """The shards of a finished domain run in task order (file, tokens, docs), checked against their offsets;
+    `sub`: those of a subfolder of tokens/ (heldout)."""
     run = RunFolder(folder)
     shards = []
     for task in range(tasks):
-        path = run.tokens / shard_name(task, dtype)
+        path = (run.tokens / sub if sub else run.tokens) / shard_name(task, dtype)
         docs_path = path.with_name(path.name.rsplit(".", 1)[0] + ".docs.npy")
         if not path.is_file() or not docs_path.is_file():
             raise RunError(f"{folder}: task {task} is marked done but its token shard {path.name} is missing; "

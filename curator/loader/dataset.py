@@ -252,6 +252,7 @@ class MixtureLoader:
                 self.consumed_step = batch["step"]
                 for s in [s for s in self._snapshots if s < self.consumed_step]:
                     del self._snapshots[s]
+                self.scheduler.compact(self.consumed_step)  # no step before it is asked for again (resume: after it)
                 if self._log is not None and self.consumed_step % self.log_every == 0:
                     self._log_weights(self.consumed_step, self.consumed_step)
                 yield batch

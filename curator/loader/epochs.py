@@ -21,6 +21,8 @@ class DomainRow:
     weight: float
     epochs: float
     max_epochs: float | None
+    heldout_docs: int = 0  # validation documents kept out of `docs` and `tokens`
+    heldout_tokens: int = 0
 
     @property
     def over(self) -> bool:
@@ -46,5 +48,18 @@ def epochs_table(mixture: MixtureConfig, store: TokenStore, budget: int | None =
         want = budget * d.weight
         epochs = want / tokens if tokens else (math.inf if want else 0.0)
         natural = tokens / total if total else 0.0
-        rows.append(DomainRow(d.name, int(info[d.name]["docs"]), tokens, natural, d.weight, epochs, d.max_epochs))
+        held = info[d.name].get("heldout") or {}
+        rows.append(
+            DomainRow(
+                d.name,
+                int(info[d.name]["docs"]),
+                tokens,
+                natural,
+                d.weight,
+                epochs,
+                d.max_epochs,
+                int(held.get("docs", 0)),
+                int(held.get("tokens", 0)),
+            )  # fmt: skip
+        )
     return budget, rows

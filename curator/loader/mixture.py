@@ -101,6 +101,13 @@ class MixtureConfig(_Strict):
     horizon: int = Field(3, ge=1, description="a weight change at step t applies from step t + horizon")
     seed: int = Field(0, ge=0)
     normalize_weights: bool = Field(False, description="scale the weights to sum 1 instead of refusing them")
+    holdout: float = Field(
+        0.02,
+        ge=0,
+        lt=0.5,
+        description="share of each domain's documents kept out of training for validation (chosen by a hash "
+        "of the document id; 0: none)",
+    )
     domains: list[DomainConfig] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -287,6 +287,8 @@ class DoReMi(Policy):
 
     name = "doremi"
 
+    reference_checkpoint: str | None = None  # set when the trainer computes the excess from a reference model
+
     def __init__(self, names, weights, reference: Mapping[str, float], eta: float = 1.0, smoothing: float = 1e-3):
         super().__init__(names, weights)
         if not (math.isfinite(eta) and eta > 0) or not (0.0 <= smoothing <= 1.0):
@@ -393,7 +395,9 @@ POLICIES: dict[str, type[Policy]] = {p.name: p for p in (Static, Schedule, ODM, 
 
 def policy_from_config(name: str, names: Sequence[str], weights, **params) -> Policy:
     """A policy by name (static, schedule, odm, doremi) with its parameters; doremi's `reference` may be a
-    {domain: loss} dict or a Parquet/CSV table path."""
+    {domain: loss} dict, a Parquet/CSV table path, or a reference model (a checkpoint .pt or a training run
+    folder): then `policy.reference_checkpoint` is set, the reference losses are 0 and the caller passes the
+    per-domain mean clipped excess loss (curator.train.reference) as the losses."""
     cls = POLICIES.get(str(name).lower())
     if cls is None:
         raise ConfigError(f"unknown policy {name!r}; choose one of {', '.join(POLICIES)}")
@@ -403,12 +407,43 @@ def policy_from_config(name: str, names: Sequence[str], weights, **params) -> Po
         raise ConfigError(
             f"policy {cls.name}: unknown parameter(s) {', '.join(unknown)}; it takes {', '.join(accepted) or 'none'}"
         )
+    checkpoint = None
     if cls is DoReMi and isinstance(params.get("reference"), (str, Path)):
-        params["reference"] = read_reference_table(params["reference"])
+        if is_checkpoint_reference(params["reference"]):
+            checkpoint = str(params["reference"])
+            params["reference"] = dict.fromkeys(names, 0.0)  # the trainer feeds the excess loss itself
+        else:
+            params["reference"] = read_reference_table(params["reference"])
     try:
-        return cls(names, weights, **params)
+        policy = cls(names, weights, **params)
     except TypeError as err:  # a required parameter left out
         raise ConfigError(f"policy {cls.name}: {err}; it takes {', '.join(accepted)}") from err
+    if checkpoint is not None:
+        policy.reference_checkpoint = checkpoint
+    return policy
+
+
+def is_checkpoint_reference(reference: str | Path) -> bool:
+    """A doremi `reference` naming a model (a .pt checkpoint or a training run folder), not a loss table; a
+    missing path or a folder without checkpoints is an error."""
+    path = Path(reference)
+    if path.suffix.lower() in (".parquet", ".csv", ".tsv"):
+        return False
+    if path.suffix.lower() == ".pt":
+        if not path.is_file():
+            raise ConfigError(f"doremi: reference checkpoint {path} does not exist")
+        return True
+    if path.is_dir():
+        if not (path / "checkpoints").is_dir():
+            raise ConfigError(
+                f"doremi: reference {path} is a folder without checkpoints/; give a training run folder, a "
+                "checkpoint .pt file, or a Parquet/CSV table of domain, ref_loss"
+            )
+        return True
+    raise ConfigError(
+        f"doremi: reference {path} does not exist; give a training run folder, a checkpoint .pt file, or a "
+        "Parquet/CSV table of domain, ref_loss"
+    )
 
 
 def apply(policy: Policy, loader: Any, domain_losses: Any, domain_counts: Any) -> int | None:

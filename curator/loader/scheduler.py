@@ -13,6 +13,7 @@ the others in proportion; when every domain is spent the stream ends (at a whole
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 
@@ -113,6 +114,7 @@ class MixtureScheduler:
         self.step = 0  # the next global step to hand out
         self.cursors = np.zeros(len(self.windows), np.int64)  # windows drawn so far per domain (all epochs)
         self.weight_log: list[tuple[int, list[float]]] = [(0, self._checked(weights))]
+        self._starts = [0]  # the weight_log's start steps, for bisect
         self.finished = False
 
     # -- weights ---------------------------------------------------------------------------------------
@@ -144,15 +146,20 @@ class MixtureScheduler:
             self.weight_log[-1] = (start, w)
         else:
             self.weight_log.append((start, w))
+            self._starts.append(start)
         return start
 
     def weights_at(self, step: int) -> list[float]:
-        active = self.weight_log[0][1]
-        for start, w in self.weight_log:
-            if start > step:
-                break
-            active = w
-        return active
+        """The weights active at `step` (>= the step `compact` was last given)."""
+        return self.weight_log[max(0, bisect.bisect_right(self._starts, step) - 1)][1]
+
+    def compact(self, step: int) -> None:
+        """Forget weight changes superseded at or before `step`: no step from `step` on samples differently, and
+        the weight log (kept in every state) stays O(changes ahead) instead of O(all changes)."""
+        drop = bisect.bisect_right(self._starts, step) - 1
+        if drop > 0:
+            del self.weight_log[:drop]
+            del self._starts[:drop]
 
     # -- sampling --------------------------------------------------------------------------------------
 
@@ -197,4 +204,5 @@ class MixtureScheduler:
         self.step = int(state["step"])
         self.cursors = cursors
         self.weight_log = [(int(s), [float(x) for x in w]) for s, w in state["weight_log"]]
+        self._starts = [s for s, _ in self.weight_log]
         self.finished = bool(state.get("finished", False))

@@ -7,9 +7,11 @@ Layout of a store folder (written by `curator mixture build`):
   domains/NAME.ids.parquet             a run source's selected (task, id) list, read by the keep_listed step
   domains/NAME/tokens/task-TTTTT.u16   one shard per task: its documents' tokens back to back, each ending in EOS
   domains/NAME/tokens/task-TTTTT.docs.npy   int64 end offset (exclusive) of each document in that shard
+  domains/NAME/tokens/heldout/...      the same for the domain's held-out (validation) documents
 A domain's token stream is its shards concatenated in task order. store.json holds the tokenizer (path,
 SHA-256, vocabulary size, EOS id), the token dtype, and per domain its shards (file, tokens, docs) and the
-source it was built from (run folders + SQL, globs, or a buckets run).
+source it was built from (run folders + SQL, globs, or a buckets run), and `heldout` (shards, tokens, docs)
+when the mixture holds documents out.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import numpy as np
 
 from curator.errors import ConfigError, RunError
 from curator.io.atomic import TMP_PREFIX
+from curator.loader.holdout import HELDOUT_DIR
 
 STORE_FORMAT = 1
 STORE_META = "store.json"
@@ -163,9 +166,21 @@ class TokenStore:
             self._domains[name] = self._open(name)
         return self._domains[name]
 
-    def _open(self, name: str) -> DomainTokens:
-        info = self.meta["domains"][name]
-        folder = self.root / "domains" / name / "tokens"
+    def heldout(self, name: str) -> DomainTokens | None:
+        """The domain's held-out (validation) documents, or None when the store was built without any."""
+        self.domain(name)  # checks the name
+        info = self.meta["domains"][name].get("heldout")
+        if not info or not info.get("docs"):
+            return None
+        key = f"{name}/{HELDOUT_DIR}"
+        if key not in self._domains:
+            folder = self.root / "domains" / name / "tokens" / HELDOUT_DIR
+            self._domains[key] = self._open(name, info, folder)
+        return self._domains[key]
+
+    def _open(self, name: str, info: dict | None = None, folder: Path | None = None) -> DomainTokens:
+        info = info if info is not None else self.meta["domains"][name]
+        folder = folder if folder is not None else self.root / "domains" / name / "tokens"
         shards, sizes, doc_files = [], [], []
         for shard in info["shards"]:
             path = folder / shard["file"]

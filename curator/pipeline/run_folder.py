@@ -29,6 +29,7 @@ RUN_ENTRIES = (
     "reports",
     "compare",
     "contamination",
+    "checkpoints",  # training runs (curator train)
     RUN_MARKER,
 )
 
@@ -103,7 +104,10 @@ class RunFolder:
         if not self.tokens.is_dir():
             return []
         name = f"task-{task:05d}."
-        return sorted(p for p in self.tokens.iterdir() if p.name.startswith((name, TMP_PREFIX + name)))
+        folders = [self.tokens] + [p for p in self.tokens.iterdir() if p.is_dir()]  # heldout/ too
+        return sorted(
+            p for f in folders for p in f.iterdir() if p.is_file() and p.name.startswith((name, TMP_PREFIX + name))
+        )
 
     def marker(self, task: int) -> Path:
         return self.completions / f"task-{task:05d}.json"

@@ -54,3 +54,34 @@ def load_latest(run_dir: str | Path) -> dict | None:
         return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # noqa: BLE001 - any unpickling problem is reported the same way
         raise RunError(f"checkpoint {path} cannot be read ({exc}); remove it to resume from an earlier one") from None
+
+
+def read_checkpoint(path: str | Path) -> tuple[dict, Path]:
+    """(state, file) of a checkpoint .pt file, or of the newest checkpoint of a training run folder."""
+    path = Path(path)
+    if path.is_dir():
+        found = list_checkpoints(path)
+        if not found:
+            raise RunError(f"{path} has no checkpoints/step-NNNNNN.pt; train it first (curator train)")
+        path = found[-1][1]
+    elif not path.is_file():
+        raise RunError(f"checkpoint {path} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # noqa: BLE001 - any unpickling problem is reported the same way
+        raise RunError(f"checkpoint {path} cannot be read ({exc})") from None
+    if not isinstance(state, dict) or "model" not in state or "model" not in (state.get("config") or {}):
+        raise RunError(f"{path} is not a curator training checkpoint (no model state and model config)")
+    return state, path
+
+
+def load_model(path: str | Path):
+    """(GPT in eval mode, checkpoint file, step) from a checkpoint .pt or a training run folder (its newest)."""
+    from curator.train.model import GPT, GPTConfig
+
+    state, file = read_checkpoint(path)
+    m = state["config"]["model"]
+    model = GPT(GPTConfig(m["vocab_size"], m["d_model"], m["n_layers"], m["n_heads"], m["seq_len"], m["mlp_ratio"]))
+    model.load_state_dict(state["model"])
+    model.eval()
+    return model, file, int(state.get("step", 0))

@@ -64,8 +64,9 @@ class TrainConfig(_Strict):
     grad_accum: int = Field(1, ge=1, description="micro-batches (loader batches) per optimizer step")
     seed: int = Field(0, ge=0, description="model initialisation seed (the mixture's seed drives sampling)")
     eval_every: int = Field(50, ge=0, description="0: no validation")
-    eval_batches: int = Field(4, ge=1)
-    eval_seed: int | None = Field(None, ge=0, description="validation sampling seed; default: mixture seed + 1")
+    eval_samples: int = Field(
+        32, ge=1, description="validation windows per domain, cut from its held-out documents (fewer if short)"
+    )
     checkpoint_every: int = Field(50, ge=1)
     keep_checkpoints: int | None = Field(3, ge=1, description="newest checkpoints kept; null keeps all")
     log_every: int = Field(1, ge=1, description="train_log rows every this many steps")

@@ -121,6 +121,11 @@ class GPT(nn.Module):
         if input_ids.ndim != 2:
             raise ValueError(f"input_ids must be (batch, time), got shape {tuple(input_ids.shape)}")
         t = input_ids.shape[1]
+        if input_ids.numel() and (int(input_ids.max()) >= self.config.vocab_size or int(input_ids.min()) < 0):
+            raise ValueError(
+                f"token ids {int(input_ids.min())}..{int(input_ids.max())} are outside the model's vocabulary "
+                f"0..{self.config.vocab_size - 1}: the tokens come from another tokenizer or a damaged store"
+            )
         if t > self.config.seq_len:
             raise ValueError(f"sequence of {t} tokens is longer than the model's seq_len {self.config.seq_len}")
         x = self.embed(input_ids)

@@ -3,9 +3,8 @@
 Each optimizer step takes `grad_accum` loader batches (micro-batches). The loss to backpropagate is the
 SampleReweighter's weighted mean of per-sample losses when `reweight` is set, else their mean; the step's
 per-domain mean losses feed the domain policy (`apply`), which changes the loader's weights. Validation is
-the per-domain mean loss over a fixed set of `eval_batches` batches drawn once by a second MixtureLoader on
-the same store with another seed and uniform domain weights: held-out *sampling*, not held-out documents
-(the same windows can also be drawn for training).
+the per-domain mean loss on `eval_samples` fixed windows per domain cut from the documents the store held
+out of training (the mixture's `holdout`; curator.train.validation).
 
 A run folder holds config.yaml, the run marker and lock, stats/train_log/ (train_log view),
 stats/mixture_log/ (the loader's weights), and checkpoints/step-NNNNNN.pt with the model, optimizer, step,
@@ -28,7 +27,6 @@ import yaml
 
 from curator.errors import ConfigError, RunError
 from curator.loader.dataset import MixtureLoader
-from curator.loader.domain_losses import domain_means
 from curator.loader.mixture import MixtureConfig, load_mixture
 from curator.loader.policies import apply, policy_from_config
 from curator.loader.reweight import SampleReweighter, per_sample_loss
@@ -39,7 +37,9 @@ from curator.train.checkpoint import list_checkpoints, load_latest, save_checkpo
 from curator.train.config import TrainConfig, load_train_config, parse_train_config
 from curator.train.model import GPT, GPTConfig
 from curator.train.progress import TrainProgress
+from curator.train.reference import ReferenceModel
 from curator.train.train_log import TRAIN_LOG_DIR, TrainLogWriter
+from curator.train.validation import evaluate, heldout_batches, loss_rows
 
 RESUMABLE_CHANGES = ("steps",)  # config keys a resumed run may change
 
@@ -97,8 +97,13 @@ def resolve_config(config: TrainConfig | dict | str | Path, overrides: list[str]
         GPTConfig(vocab, model.d_model, model.n_layers, model.n_heads, seq_len, model.mlp_ratio)
     except ValueError as exc:
         raise ConfigError(f"model: {exc}") from None
+    MixtureLoader(mixture, rank=0, world_size=1, num_workers=cfg.loader.num_workers, backend=cfg.loader.backend)
+    if cfg.eval_every:
+        heldout_batches(store, mixture, 1, 1)  # every domain has held-out documents (checked before any work)
     if cfg.policy is not None:
-        policy_from_config(cfg.policy.name, mixture.names, mixture.weights, **cfg.policy.params)  # check early
+        policy = policy_from_config(cfg.policy.name, mixture.names, mixture.weights, **cfg.policy.params)
+        if getattr(policy, "reference_checkpoint", None):
+            ReferenceModel(policy.reference_checkpoint, vocab, mixture.seq_len)  # readable, same vocabulary
     if cfg.reweight is not None:
         try:
             SampleReweighter(cfg.reweight.strategy, cfg.reweight.temperature, cfg.reweight.warmup_steps)
@@ -136,47 +141,14 @@ def _check_folder(out: Path, resolved: dict, resume: bool) -> None:
         if changed:
             raise RunError(
                 f"{out} holds a training run of a different config (changed: {', '.join(changed)}); "
-                "use a new --out (only steps may change on resume)"
+                "use a new --out, or --overwrite (overwrite=True) to start it again (only steps may change on resume)"
             )
     if list_checkpoints(out) and not resume:
-        raise RunError(f"{out} already holds checkpoints; resume it (resume=True) or choose a new --out")
+        raise RunError(f"{out} already holds checkpoints; resume it (resume=True), start again (overwrite=True) "
+                       "or choose a new --out")  # fmt: skip
     if not list_checkpoints(out):  # an attempt that died before its first checkpoint: start over
         for sub in (TRAIN_LOG_DIR, MIXTURE_LOG_DIR):
             shutil.rmtree(out / sub, ignore_errors=True)
-
-
-def _eval_batches(mixture: MixtureConfig, cfg: TrainConfig) -> list[dict]:
-    """A fixed validation set: the first `eval_batches` batches of a loader with another seed and equal weights."""
-    k = len(mixture.domains)
-    domains = [d.model_copy(update={"weight": 1.0 / k, "max_epochs": None}) for d in mixture.domains]
-    seed = cfg.eval_seed if cfg.eval_seed is not None else mixture.seed + 1
-    held = mixture.model_copy(update={"seed": seed, "domains": domains, "normalize_weights": True})
-    out = []
-    for batch in MixtureLoader(held, rank=0, world_size=1):
-        out.append({key: batch[key] for key in ("input_ids", "labels", "domain_id")})
-        if len(out) == cfg.eval_batches:
-            break
-    return out
-
-
-@torch.no_grad()
-def evaluate(model: GPT, batches: list[dict], names: list[str]) -> dict[str | None, tuple[float, int]]:
-    """{None: (mean loss, samples), domain: (mean loss, samples)} over the validation batches."""
-    model.eval()
-    losses, ids = [], []
-    for batch in batches:
-        per, _ = per_sample_loss(model(batch["input_ids"]), batch["labels"])
-        losses.append(per)
-        ids.append(batch["domain_id"])
-    model.train()
-    return _loss_rows(torch.cat(losses), torch.cat(ids), names)
-
-
-def _loss_rows(losses: torch.Tensor, ids: torch.Tensor, names: list[str]) -> dict[str | None, tuple[float, int]]:
-    means, counts = domain_means(losses, ids, len(names))
-    rows: dict[str | None, tuple[float, int]] = {None: (float(losses.double().mean()), int(losses.numel()))}
-    rows.update({n: (float(m), int(c)) for n, m, c in zip(names, means, counts, strict=True)})
-    return rows
 
 
 def _optimizer(model: GPT, cfg: TrainConfig) -> torch.optim.AdamW:
@@ -194,12 +166,14 @@ def train(
     quiet: bool = True,
     stop_at: int | None = None,
     overrides: list[str] | None = None,
+    overwrite: bool = False,
 ) -> TrainSummary:
     """Train (or resume) a run into `out_dir`; `stop_at` ends it after that step with a checkpoint, as an
-    interruption would (a later call resumes). Returns the summary (also written to stats/train_summary.json)."""
+    interruption would (a later call resumes); `overwrite` removes the folder's run entries (checkpoints, logs,
+    config; never other files) and starts again. Returns the summary (also in stats/train_summary.json)."""
     cfg, mixture = resolve_config(config, overrides)
     out = Path(out_dir)
-    lock = RunFolder(out).claim()
+    lock = RunFolder(out).claim(overwrite=overwrite)
     try:
         resolved = cfg.model_dump(mode="json")
         _check_folder(out, resolved, resume)
@@ -227,6 +201,8 @@ class _Run:
             if cfg.policy is not None
             else None
         )
+        ref = getattr(self.policy, "reference_checkpoint", None)
+        self.reference = ReferenceModel(ref, m.vocab_size, mixture.seq_len) if ref else None
         r = cfg.reweight
         self.reweighter = SampleReweighter(r.strategy, r.temperature, r.warmup_steps) if r is not None else None
         self.loader = MixtureLoader(
@@ -242,6 +218,13 @@ class _Run:
         self.log = TrainLogWriter(out)
         self.step, self.tokens = 0, 0
         self.last_eval: dict[str | None, tuple[float, int]] = {}
+
+    def eval_set(self) -> list[dict]:
+        """The validation batches (held-out documents), or none when eval_every is 0."""
+        if not self.cfg.eval_every:
+            return []
+        store = TokenStore(self.mixture.store)
+        return heldout_batches(store, self.mixture, self.cfg.eval_samples, self.mixture.global_batch)
 
     def _restore(self) -> None:
         state = load_latest(self.out)
@@ -272,17 +255,21 @@ class _Run:
         }
         save_checkpoint(self.out, self.step, state, self.cfg.keep_checkpoints)
 
-    def _micro_step(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        """Forward and backward of one loader batch; returns its detached per-sample losses and domain ids."""
-        per, _ = per_sample_loss(self.model(batch["input_ids"]), batch["labels"])
+    def _micro_step(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Forward and backward of one loader batch; returns its detached per-sample losses, domain ids, and
+        the per-sample signal for the domain policy (the losses, or DoReMi's excess over the reference model)."""
+        logits = self.model(batch["input_ids"])
+        per, _ = per_sample_loss(logits, batch["labels"])
         loss = self.reweighter(per, self.step - 1)[0] if self.reweighter is not None else per.mean()
         (loss / self.cfg.grad_accum).backward()
         self.tokens += int(batch["n_tokens"].sum())
-        return per.detach(), batch["domain_id"]
+        per = per.detach()
+        signal = self.reference.excess(logits, batch["input_ids"], batch["labels"]) if self.reference else per
+        return per, batch["domain_id"], signal
 
     def run(self, stop_at: int | None) -> TrainSummary:
         cfg = self.cfg
-        eval_set = _eval_batches(self.mixture, cfg) if cfg.eval_every else []
+        eval_set = self.eval_set()
         self._restore()
         start_step, start_tokens = self.step, self.tokens
         end = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
@@ -305,10 +292,13 @@ class _Run:
                     torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
                 self.optimizer.step()
                 losses, ids = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
-                rows = _loss_rows(losses, ids, self.names)
+                rows = loss_rows(losses, ids, self.names)
                 train_loss = rows[None][0]
                 if self.policy is not None:
-                    means = np.array([rows[n][0] for n in self.names])
+                    signal = (
+                        rows if self.reference is None else loss_rows(torch.cat([p[2] for p in parts]), ids, self.names)
+                    )
+                    means = np.array([signal[n][0] for n in self.names])
                     apply(self.policy, self.loader, means, np.array([rows[n][1] for n in self.names], np.float64))
                 last = self.step == end
                 if self.step % cfg.log_every == 0 or last:

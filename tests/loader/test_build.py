@@ -56,6 +56,7 @@ def mixture_data(world: dict, store: Path, **over) -> dict:
         "store": str(store),
         "tokenizer": str(world["tokenizer"]),
         "seq_len": 16,
+        "holdout": 0,
         "domains": [
             {"name": "code", "weight": 0.5, "from": {"run": str(world["run"]), "where": "source = 'code'"}},
             {
@@ -82,19 +83,21 @@ def expected_stream(world: dict, texts: list[str]) -> np.ndarray:
     return np.array([t for doc in ids for t in doc], np.int64)
 
 
-def kept_texts(run: Path, source: str) -> list[str]:
-    """The run's kept documents of `source`, in output order (files in task order, rows in order)."""
+def kept_texts(run: Path, source: str, with_ids: bool = False) -> list:
+    """The run's kept documents of `source`, in output order (files in task order, rows in order): texts, or
+    (id, text) pairs."""
     out = []
     for f in sorted((run / "output").glob("part-*.parquet")):
-        t = pq.read_table(f, columns=["source", "text"]).to_pylist()
-        out += [r["text"] for r in t if r["source"] == source]
+        t = pq.read_table(f, columns=["id", "source", "text"]).to_pylist()
+        out += [(r["id"], r["text"]) if with_ids else r["text"] for r in t if r["source"] == source]
     return out
 
 
 def shard_digests(store: Path) -> dict[str, str]:
     return {
         str(p.relative_to(store)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted((store / "domains").glob("*/tokens/*"))
+        for p in sorted((store / "domains").glob("*/tokens/**/*"))
+        if p.is_file()
     }
 
 
@@ -316,3 +319,63 @@ def test_a_dd_domain_serves_whole_sequences_with_buckets_packing(world, tmp_path
         assert rows * length == 2 * 64  # the same tokens every step
         for row, labels in zip(batch["input_ids"].tolist(), batch["labels"].tolist(), strict=True):
             assert tuple(row) in sequences and labels == row[1:] + [-100]
+
+
+def test_heldout_documents_are_chosen_by_id_and_kept_out_of_training(world, built, tmp_path):
+    import pyarrow as pa
+
+    from curator.loader.holdout import heldout_mask
+
+    store_dir = tmp_path / "store"
+    meta = build_store(parse_mixture(mixture_data(world, store_dir, holdout=0.3)), workers=2, quiet=True)
+    store = TokenStore(store_dir)
+    for name in ("code", "prose"):
+        pairs = kept_texts(world["run"], name, with_ids=True)
+        held = heldout_mask(pa.array([i for i, _ in pairs]), 0.3)
+        assert 0 < held.sum() < len(pairs), name
+        train = [t for (_, t), h in zip(pairs, held, strict=True) if not h]
+        out = [t for (_, t), h in zip(pairs, held, strict=True) if h]
+        dom, hel = store.domain(name), store.heldout(name)
+        np.testing.assert_array_equal(dom.read(0, dom.tokens).astype(np.int64), expected_stream(world, train))
+        np.testing.assert_array_equal(hel.read(0, hel.tokens).astype(np.int64), expected_stream(world, out))
+        assert meta["domains"][name]["heldout"]["docs"] == len(out) == len(hel.doc_ends())
+        summary = json.loads((store_dir / "domains" / name / "stats" / "summary.json").read_text())
+        assert summary["kept"] == dom.docs + hel.docs  # every selected document is in one of the two splits
+    # one worker, and a resume after a lost task (its training and held-out shards redone), give the same bytes
+    one = tmp_path / "one"
+    build_store(parse_mixture(mixture_data(world, one, holdout=0.3)), workers=1, quiet=True)
+    assert shard_digests(one) == shard_digests(store_dir)
+    assert any("heldout" in k for k in shard_digests(one))
+    (one / "domains" / "code" / "completions" / "task-00001.json").unlink()
+    (one / "domains" / "code" / "tokens" / "heldout" / "task-00001.u16").write_bytes(b"junk")
+    (one / "store.json").unlink()
+    build_store(parse_mixture(mixture_data(world, one, holdout=0.3)), workers=1, quiet=True)
+    assert shard_digests(one) == shard_digests(store_dir)
+    # without holdout the store has no held-out split
+    assert TokenStore(built).heldout("code") is None and "heldout" not in TokenStore(built).meta["domains"]["code"]
+
+
+def test_buckets_domain_holds_out_whole_sequences(world, tmp_path):
+    dd = tmp_path / "dd"
+    steps = [{"tokenize": {"tokenizer": str(world["tokenizer"])}},
+             {"dataset_decomposition": {"min_bucket": 3, "max_bucket": 6}}]  # fmt: skip
+    run_pipeline(parse_pipeline({"name": "dd", "inputs": [{"path": str(world["extra"]), "text_field": "body"}],
+                                 "steps": steps}), dd, workers=1, quiet=True)  # fmt: skip
+    data = mixture_data(world, tmp_path / "store", holdout=0.25)
+    data["domains"] = [{"name": "extra", "weight": 1.0, "from": {"buckets": str(dd)}}]
+    build_store(parse_mixture(data), quiet=True)
+    buckets = BucketStore(dd)
+    every = sorted(tuple(s) for b, n in buckets.counts().items() for s in buckets.batch(b, np.arange(n)))
+    store = TokenStore(tmp_path / "store")
+
+    def sequences(dom):
+        ends = dom.doc_ends()
+        starts = np.concatenate([[0], ends[:-1]])
+        return [tuple(dom.read(int(a), int(b - a))) for a, b in zip(starts, ends, strict=True)]
+
+    train, held = sequences(store.domain("extra")), sequences(store.heldout("extra"))
+    assert held and train
+    assert sorted(train + held) == every  # a partition of the DD run's sequences
+    before = shard_digests(tmp_path / "store")
+    build_store(parse_mixture(data), quiet=True)  # a finished copy is kept as is
+    assert shard_digests(tmp_path / "store") == before

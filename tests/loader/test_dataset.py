@@ -283,3 +283,41 @@ def test_curator_sql_reads_a_training_folders_mixture_log(tmp_path, mixture):
     result = CliRunner().invoke(app, ["sql", str(run), query, "-f", "csv"])
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == ["n", "3"]
+
+
+@pytest.mark.parametrize("resume_kw", BACKENDS[:2])
+def test_a_change_every_step_keeps_the_state_small_and_resumes_exactly(mixture, resume_kw):
+    """A policy that moves the weights at every step: the weight log in the state holds only the changes
+    still ahead (not one per step ever made), and a resume mid-run continues the identical stream."""
+    rng = np.random.default_rng(3)
+    changes = [rng.dirichlet(np.ones(3)).tolist() for _ in range(60)]
+
+    def run(loader, stop=None):
+        got = []
+        for batch in loader:
+            got.append(batch)
+            loader.set_weights(changes[batch["step"]])
+            if batch["step"] == stop or len(got) == 60:
+                break
+        return got
+
+    ref = run(MixtureLoader(mixture))
+    first = MixtureLoader(mixture, num_workers=2, backend="thread")
+    head = run(first, stop=40)
+    state = first.state_dict()
+    assert len(state["scheduler"]["weight_log"]) <= mixture_horizon(mixture) + 1  # not 41 entries
+    resumed = MixtureLoader(mixture, **resume_kw)
+    resumed.load_state_dict(state)
+    tail = []
+    for batch in resumed:
+        tail.append(batch)
+        resumed.set_weights(changes[batch["step"]])
+        if batch["step"] == 59:
+            break
+    assert _ids(head + tail) == _ids(ref)
+
+
+def mixture_horizon(path) -> int:
+    from curator.loader.mixture import load_mixture
+
+    return load_mixture(path).horizon

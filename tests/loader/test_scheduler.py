@@ -132,3 +132,18 @@ def test_bad_weights_are_refused(weights, message):
 def test_an_empty_domain_is_named():
     with pytest.raises(ConfigError, match="tiny"):
         MixtureScheduler([10, 0], [0.5, 0.5], 4, names=["big", "tiny"])
+
+
+@settings(max_examples=40)
+@given(st.lists(st.integers(0, 3), min_size=1, max_size=30), st.integers(0, 40), st.integers(1, 4))
+def test_compact_never_changes_the_weights_from_its_step_on(gaps, cut, horizon):
+    sched = MixtureScheduler([50, 60, 70], [0.2, 0.3, 0.5], 4, 1, horizon)
+    rng = np.random.default_rng(len(gaps))
+    step = 0
+    for gap in gaps:
+        step += gap
+        sched.set_weights(rng.dirichlet(np.ones(3)).tolist(), step)
+    before = [sched.weights_at(s) for s in range(cut, step + horizon + 3)]
+    sched.compact(cut)
+    assert [sched.weights_at(s) for s in range(cut, step + horizon + 3)] == before
+    assert sum(1 for start, _ in sched.weight_log if start <= cut) <= 1

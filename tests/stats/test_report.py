@@ -61,7 +61,9 @@ def test_duplicates_languages_histograms_scores(curated_run):
     assert not {"n_words", "dup_cluster_size"} & set(scores)  # lengths and bookkeeping are not scores
     values = sorted(d["alpha_word_frac"] for d in docs if d["alpha_word_frac"] is not None)
     assert scores["alpha_word_frac"]["n"] == len(values)
-    assert math.isclose(scores["alpha_word_frac"]["quantiles"]["p50"], (values[(len(values) - 1) // 2] + values[len(values) // 2]) / 2)  # noqa: E501
+    assert math.isclose(
+        scores["alpha_word_frac"]["quantiles"]["p50"], (values[(len(values) - 1) // 2] + values[len(values) // 2]) / 2
+    )  # noqa: E501
     assert all(sum(c) for c in scores["lang_score"]["histogram"]["counts"].values())
 
 

@@ -21,21 +21,30 @@ def _one_thread():
     torch.set_num_threads(threads)
 
 
-def write_pattern_store(root, domains: dict[str, int], seed: int = 0):
+def _pattern_shard(folder, d: int, n_docs: int, rng) -> dict:
+    writer = TokenShardWriter(folder, 0, np.uint16)
+    lengths = rng.integers(8, 40, n_docs)
+    docs = []
+    for n in lengths:
+        ids = 1 + d * 60 + (rng.integers(0, 60) + (d + 1) * np.arange(n - 1)) % 60
+        docs.append(np.append(ids, EOS))
+    writer.write(np.concatenate(docs).astype(np.uint16), lengths)
+    return writer.close()
+
+
+def write_pattern_store(root, domains: dict[str, int], seed: int = 0, heldout: int = 10):
     """Learnable documents: domain d counts upwards in steps of d + 1 through its own band of 60 token ids
-    (from a random start, 8..40 tokens, then EOS); vocabulary VOCAB."""
+    (from a random start, 8..40 tokens, then EOS); vocabulary VOCAB. `heldout` more documents per domain
+    go to its held-out (validation) shard."""
     rng = np.random.default_rng(seed)
     meta = {}
     for d, (name, n_docs) in enumerate(domains.items()):
-        writer = TokenShardWriter(root / "domains" / name / "tokens", 0, np.uint16)
-        lengths = rng.integers(8, 40, n_docs)
-        docs = []
-        for n in lengths:
-            ids = 1 + d * 60 + (rng.integers(0, 60) + (d + 1) * np.arange(n - 1)) % 60
-            docs.append(np.append(ids, EOS))
-        writer.write(np.concatenate(docs).astype(np.uint16), lengths)
-        info = writer.close()
+        folder = root / "domains" / name / "tokens"
+        info = _pattern_shard(folder, d, n_docs, rng)
         meta[name] = {"shards": [info], "tokens": info["tokens"], "docs": info["docs"], "source": {"paths": ["x"]}}
+        if heldout:
+            held = _pattern_shard(folder / "heldout", d, heldout, rng)
+            meta[name]["heldout"] = {"shards": [held], "tokens": held["tokens"], "docs": held["docs"]}
     tokenizer = {"path": "synthetic", "sha256": "p" * 64, "vocab_size": VOCAB, "eos_id": EOS}
     write_store_meta(root, {"tokenizer": tokenizer, "dtype": "uint16", "domains": meta, "mixture": "test"})
     return root
@@ -60,7 +69,7 @@ def train_config(mixture, **overrides) -> dict:
         "lr": 1e-2,
         "warmup_steps": 2,
         "eval_every": 10,
-        "eval_batches": 2,
+        "eval_samples": 8,
         "checkpoint_every": 10,
         "keep_checkpoints": None,
     }

@@ -50,3 +50,32 @@ def test_train_cli_errors(tmp_path, mixture):
     cfg = write_config(tmp_path / "ok.yaml", train_config(mixture, steps=2))
     res = runner.invoke(app, ["train", str(cfg), "--out", str(tmp_path / "other")])
     assert res.exit_code == 2 and "not a curator run folder" in res.output
+
+
+def test_overwrite_starts_a_changed_run_again_and_keeps_other_files(tmp_path, mixture):
+    out = tmp_path / "run"
+    cfg = write_config(tmp_path / "train.yaml", train_config(mixture, steps=4, eval_every=0, checkpoint_every=2))
+    assert runner.invoke(app, ["train", str(cfg), "--out", str(out), "-q"]).exit_code == 0
+    (out / "notes.md").write_text("mine")
+    changed = ["train", str(cfg), "--out", str(out), "-q", "--set", "lr=0.005"]
+    res = runner.invoke(app, changed)
+    assert res.exit_code == 1 and "different config (changed: lr)" in res.output
+    res = runner.invoke(app, [*changed, "--steps", "3", "--overwrite"])
+    assert res.exit_code == 0, res.output
+    assert "step 3 (3 this session)" in res.output
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-000002.pt", "step-000003.pt"]
+    assert (out / "notes.md").read_text() == "mine"
+
+
+def test_reweight_and_policy_options(tmp_path, mixture):
+    cfg = write_config(tmp_path / "train.yaml", train_config(mixture, steps=3, eval_every=0))
+    out = tmp_path / "run"
+    res = runner.invoke(app, ["train", str(cfg), "--out", str(out), "-q", "--reweight", "quadratic",
+                              "--policy", "odm", "--set", "policy.params.warmup=1"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    import yaml
+
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    assert saved["reweight"]["strategy"] == "quadratic" and saved["policy"] == {"name": "odm", "params": {"warmup": 1}}
+    res = runner.invoke(app, ["train", str(cfg), "--out", str(tmp_path / "r2"), "--policy", "odn"])
+    assert res.exit_code == 2 and "unknown policy 'odn'" in res.output

@@ -45,3 +45,9 @@ def test_bad_config():
         GPTConfig(vocab_size=10, d_model=30, n_heads=4)
     with pytest.raises(ValueError, match="longer than"):
         _model()(torch.zeros((1, 17), dtype=torch.long))
+
+
+def test_token_ids_outside_the_vocabulary_are_named():
+    model = GPT(GPTConfig(vocab_size=50, d_model=16, n_layers=1, n_heads=2, seq_len=8))
+    with pytest.raises(ValueError, match=r"token ids 0\.\.50 are outside the model's vocabulary 0\.\.49"):
+        model(torch.tensor([[0, 1, 50]]))

@@ -131,3 +131,101 @@ def test_different_config_refused(tmp_path, mixture):
         train(train_config(mixture, steps=2, eval_every=0, lr=0.5), out)
     with pytest.raises(RunError, match="already holds checkpoints"):
         train(train_config(mixture, steps=2, eval_every=0), out, resume=False)
+
+
+def test_validation_uses_the_heldout_documents(mixture):
+    from curator.loader.mixture import load_mixture
+    from curator.loader.store import TokenStore
+    from curator.train.validation import heldout_batches
+
+    config = load_mixture(mixture)
+    store = TokenStore(config.store)
+    batches = heldout_batches(store, config, samples=3, batch_size=2)
+    for d, name in enumerate(config.names):
+        held = store.heldout(name).read(0, store.heldout(name).tokens)
+        rows = [b for b in batches if int(b["domain_id"][0]) == d]
+        windows = torch.cat([torch.cat([b["input_ids"], b["labels"][:, -1:]], dim=1) for b in rows])
+        assert len(windows) == 3  # 10 held-out documents of >= 8 tokens give >= 3 windows of 17 tokens
+        for k, window in enumerate(windows.tolist()):
+            assert window == held[k * config.seq_len : k * config.seq_len + config.seq_len + 1].tolist()
+        assert all(torch.equal(b["labels"][:, :-1], b["input_ids"][:, 1:]) for b in rows)
+
+
+def test_a_domain_without_heldout_documents_is_refused_before_training(tmp_path):
+    from tests.loader.conftest import mixture_file
+    from tests.train.conftest import write_pattern_store
+
+    store = write_pattern_store(tmp_path / "store", {"code": 50, "prose": 40, "docs": 30}, heldout=0)
+    config = train_config(mixture_file(tmp_path, store, seq_len=16, global_batch=4))
+    with pytest.raises(ConfigError, match=r"domain\(s\) code, prose, docs of store .* have no held-out documents: the "
+                                          r"store was built without held-out documents .*eval_every: 0"):  # fmt: skip
+        train(config, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+    assert train({**config, "eval_every": 0, "steps": 2}, tmp_path / "run2").steps == 2
+
+
+def test_doremi_reference_model_gives_the_clipped_per_token_excess(tmp_path, mixture):
+    """DoReMi with a reference checkpoint: the policy's first update sees, per domain, the mean over samples of
+    the mean over label tokens of max(loss - reference loss, 0), computed here independently."""
+    import torch.nn.functional as F
+
+    from curator.loader.dataset import MixtureLoader
+    from curator.loader.mixture import load_mixture
+    from curator.train.model import GPT, GPTConfig
+
+    ref_run = tmp_path / "ref"
+    train(train_config(mixture, steps=10, eval_every=0), ref_run)
+    policy = {"name": "doremi", "params": {"reference": str(ref_run), "eta": 1.0}}
+    out = tmp_path / "proxy"
+    summary = train(train_config(mixture, steps=6, eval_every=0, checkpoint_every=1, policy=policy), out)
+    assert summary.steps == 6
+    first = torch.load(out / "checkpoints" / "step-000001.pt", weights_only=False)["policy"]
+
+    batch = next(iter(MixtureLoader(load_mixture(mixture))))
+    torch.manual_seed(0)  # the proxy's initialisation (train seed 0)
+    proxy = GPT(GPTConfig(VOCAB, 32, 1, 2, 16))
+    reference = GPT(GPTConfig(VOCAB, 32, 1, 2, 16))
+    reference.load_state_dict(torch.load(ref_run / "checkpoints" / "step-000010.pt", weights_only=False)["model"])
+    with torch.no_grad():
+        mine = F.cross_entropy(proxy(batch["input_ids"]).transpose(1, 2), batch["labels"], reduction="none")
+        theirs = F.cross_entropy(reference(batch["input_ids"]).transpose(1, 2), batch["labels"], reduction="none")
+    per_sample = (mine - theirs).clamp(min=0).mean(dim=1).numpy()
+    ids = batch["domain_id"].numpy()
+    for d in range(3):
+        if (ids == d).any():
+            assert first["excess"][d] == pytest.approx(per_sample[ids == d].mean(), rel=1e-5)
+    assert np.any(np.array(first["excess"]) > 0)
+    last_step = max(r["step"] for r in _mixture_log(out))
+    weights = {r["domain"]: r["weight"] for r in _mixture_log(out) if r["step"] == last_step}
+    assert last_step > 0 and weights != pytest.approx({"code": 0.5, "prose": 0.3, "docs": 0.2})  # they moved
+
+
+def test_doremi_reference_errors(tmp_path, mixture):
+    def run(reference):
+        policy = {"name": "doremi", "params": {"reference": str(reference)}}
+        return train(train_config(mixture, steps=2, eval_every=0, policy=policy), tmp_path / "run")
+
+    with pytest.raises(ConfigError, match="doremi: reference .*missing does not exist; give a training run folder"):
+        run(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match="folder without checkpoints/"):
+        run(tmp_path / "empty")
+    other = tmp_path / "other"
+    train(train_config(mixture, steps=2, eval_every=0, model={"d_model": 32, "n_layers": 1, "n_heads": 2,
+                                                               "vocab_size": VOCAB + 8}), other)  # fmt: skip
+    with pytest.raises(ConfigError, match=r"reference checkpoint .*step-000002.pt has a vocabulary of 264, this run"):
+        run(other)
+    assert not (tmp_path / "run").exists()
+
+
+def test_process_workers_train_the_same_run_as_threads(tmp_path, mixture):
+    """The loader's process backend (DataLoader worker processes) feeds the trainer the same batches."""
+    base = train_config(mixture, steps=6, eval_every=3, policy={"name": "odm", "params": {"warmup": 2}})
+    threads = train({**base, "loader": {"num_workers": 2, "backend": "thread"}}, tmp_path / "threads")
+    with pytest.raises(ConfigError, match="horizon 3 is too short: 4 batch.es. can be in flight .process backend"):
+        train({**base, "loader": {"num_workers": 2, "backend": "process"}}, tmp_path / "procs")
+    assert not (tmp_path / "procs").exists()  # refused before the run folder is made
+    procs = train({**base, "loader": {"num_workers": 1, "backend": "process"}}, tmp_path / "procs")
+    a, b = read_train_log(tmp_path / "threads"), read_train_log(tmp_path / "procs")
+    assert a.column("loss").to_pylist() == pytest.approx(b.column("loss").to_pylist(), abs=1e-6)
+    assert threads.eval_domain_loss == pytest.approx(procs.eval_domain_loss, abs=1e-6)
