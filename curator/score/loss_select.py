@@ -26,6 +26,7 @@ from pydantic import Field, PrivateAttr, model_validator
 
 from curator.dedup.state import IdDigest, read_json, save_npy, task_file, write_json
 from curator.errors import RunError
+from curator.loader.holdout import heldout_mask
 from curator.loader.reweight_formula import formula_scores
 from curator.pipeline.stage import GlobalStep, index_marker
 from curator.pipeline.step import StepContext, register_step, with_columns
@@ -34,6 +35,10 @@ from curator.text.hashing import seeded_uniform
 
 Group = Literal["all", "source", "length"]
 LOSS_SCHEMA = pa.schema([("group", pa.string()), ("loss", pa.float64()), ("noise", pa.float64())])
+HOLDOUT_HELP = (
+    "keep the documents a mixture with this `holdout:` share will hold out for validation (same id hash) and "
+    "leave them out of the statistics and the selection, so a validation set stays untouched by selection"
+)
 
 
 def group_keys(batch: pa.RecordBatch, group: Group) -> pa.Array:
@@ -51,6 +56,7 @@ class _LossStep(GlobalStep):
 
     group: Group = Field("all", description="normalise within: all, source, or length (log2 bucket of tokens)")
     seed: int = Field(0, description="added to the pipeline seed: the Gumbel noise")
+    holdout: float = Field(0.0, ge=0.0, lt=0.5, description=HOLDOUT_HELP)
     _arrays: dict | None = PrivateAttr(default=None)
 
     @classmethod
@@ -69,11 +75,13 @@ class _LossStep(GlobalStep):
             for batch in batches:
                 if "loss" not in batch.schema.names:
                     raise RunError(f"{self.name} found no `loss` column: put a `model_loss` step before it")
-                noise = gumbel_from_uniform(seeded_uniform(batch.column("id").cast(pa.string()), self.full_seed()))
-                table = pa.table(
-                    [group_keys(batch, self.group), batch.column("loss").cast(pa.float64()), pa.array(noise)],
-                    schema=LOSS_SCHEMA,
-                )
+                ids = batch.column("id").cast(pa.string())
+                noise = gumbel_from_uniform(seeded_uniform(ids, self.full_seed()))
+                held = heldout_mask(ids, self.holdout)  # held-out documents: kept, and out of every statistic
+                noise[held] = np.nan
+                loss = batch.column("loss").cast(pa.float64())
+                loss = pc.if_else(pa.array(held), pa.scalar(None, pa.float64()), loss) if held.any() else loss
+                table = pa.table([group_keys(batch, self.group), loss, pa.array(noise)], schema=LOSS_SCHEMA)
                 writer.write_table(table)
                 digest.update(batch.column("id"))
         tmp.replace(path)
@@ -317,6 +325,7 @@ class LossReweight(_LossStep):
         }
         if self.mode == "resample":
             arrays["selected"] = np.load(task_file(self.state, "selected", task, ".npy"))
+            arrays["held"] = np.isnan(self.task_losses(task).column("noise").to_numpy(zero_copy_only=False))
         return arrays
 
     def columns(self, batch: pa.RecordBatch, arrays: dict, sl: slice) -> dict[str, pa.Array]:
@@ -334,6 +343,7 @@ class LossReweight(_LossStep):
         out = np.full(len(missing), None, dtype=object)
         out[~arrays["selected"][sl]] = "loss_not_selected"
         out[missing] = "loss_missing"
+        out[arrays["held"][sl]] = None
         return pa.array(out, pa.string())
 
 
@@ -406,7 +416,8 @@ class LossFilter(_LossStep):
         nan = float("nan")
         hi = np.array([nan if (v := groups.get(g, {}).get("max_kept")) is None else v for g in names], np.float64)
         lo = np.array([nan if (v := groups.get(g, {}).get("min_kept")) is None else v for g in names], np.float64)
-        return {"hi": hi, "lo": lo, "loss": table.column("loss").to_numpy().astype(np.float64)}
+        held = np.isnan(table.column("noise").to_numpy(zero_copy_only=False))
+        return {"hi": hi, "lo": lo, "loss": table.column("loss").to_numpy().astype(np.float64), "held": held}
 
     def columns(self, batch: pa.RecordBatch, arrays: dict, sl: slice) -> dict[str, pa.Array]:
         hi, lo = arrays["hi"][sl], arrays["lo"][sl]
@@ -423,4 +434,5 @@ class LossFilter(_LossStep):
             out[loss > hi] = "loss_high"
         if not self.keep_missing:
             out[np.isnan(loss)] = "loss_missing"
+        out[arrays["held"][sl]] = None
         return pa.array(out, pa.string())

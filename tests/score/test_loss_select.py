@@ -170,3 +170,17 @@ def test_bad_parameters_and_positions(loss_world, tmp_path):
         run_steps(loss_world, tmp_path / "big", [{"loss_reweight": {"k": 100_000}}])
     docs = run_steps(loss_world, tmp_path / "fewer", [{"loss_reweight": {"k": 100_000, "allow_fewer": True}}])
     assert all(d["kept"] for d in docs)
+
+
+def test_held_out_documents_are_kept_and_left_out_of_the_selection(loss_world, tmp_path):
+    from curator.loader.holdout import heldout_mask
+
+    for rule in ({"loss_reweight": {"k": 30, "holdout": 0.2}}, {"loss_filter": {"max_quantile": 0.3, "holdout": 0.2}}):
+        docs = run_steps(loss_world, tmp_path / next(iter(rule)), [rule])
+        held = heldout_mask(pa.array([d["id"] for d in docs]), 0.2)
+        assert held.sum() > 10 and all(d["kept"] for d, h in zip(docs, held, strict=True) if h)
+        kept_train = sum(d["kept"] for d, h in zip(docs, held, strict=True) if not h)
+        if "loss_reweight" in rule:
+            assert kept_train == 30
+        else:
+            assert kept_train == pytest.approx(0.3 * (len(docs) - held.sum()), abs=3)
