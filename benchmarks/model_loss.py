@@ -79,7 +79,7 @@ def main() -> None:
     parser.add_argument("--input", default=str(ROOT / "pool" / "output" / "*.parquet"))
     parser.add_argument("--docs", type=int, default=1500)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--batch-tokens", type=int, default=4096)
+    parser.add_argument("--batch-tokens", type=int, default=1024)
     args = parser.parse_args()
 
     from curator.buckets.tokenizer import load_tokenizer
@@ -121,7 +121,10 @@ def main() -> None:
             speeds.append(real / (time.process_time() - c0))
         rows[name] = (real, padded, statistics.median(speeds))
     ours = rows["curator (length-sorted)"][2]
-    print(f"\n| method | tokens scored | positions computed | padding waste | tokens/CPU-s (median of {args.repeats}) | vs curator |")
+    print(
+        f"\n| method | tokens scored | positions computed | padding waste | tokens/CPU-s (median of {args.repeats}) "
+        "| vs curator |"
+    )
     print("|---|---:|---:|---:|---:|---:|")
     for name, (real, padded, speed) in rows.items():
         print(f"| {name} | {real:,} | {padded:,} | {1 - real / padded:.1%} | {speed:,.0f} | {speed / ours:.2f}x |")

@@ -22,7 +22,7 @@ def reference_cmd(
     max_docs: int | None = typer.Option(None, "--max-docs", help="score this many evenly spaced documents per domain"),
     domain: list[str] = typer.Option([], "--domain", help="only these domains (repeatable); default: all"),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto"),
-    batch_tokens: int = typer.Option(4096, "--batch-tokens", min=1, help="padded tokens per forward pass"),
+    batch_tokens: int = typer.Option(1024, "--batch-tokens", min=1, help="padded tokens per forward pass"),
 ) -> None:
     """DoReMi reference losses: a checkpoint's mean token loss per domain of a token store (+ per document)."""
     from curator.cli import _fail

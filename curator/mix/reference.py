@@ -60,7 +60,7 @@ def reference_losses(
     out: str | Path,
     max_docs: int | None = None,
     domains: list[str] | None = None,
-    batch_tokens: int = 4096,
+    batch_tokens: int = 1024,
     device: str = "cpu",
     chunk_docs: int = 256,
 ) -> dict[str, dict]:

@@ -172,7 +172,7 @@ def first_out_of_vocab(docs: list[np.ndarray], vocab: int) -> int | None:
 def score_tokens(
     model: GPT,
     docs: list[np.ndarray],
-    batch_tokens: int = 4096,
+    batch_tokens: int = 1024,
     max_tokens: int | None = None,
     sort: bool = True,
 ) -> ScoreResult:
