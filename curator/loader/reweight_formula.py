@@ -34,12 +34,28 @@ def _ops(x: Any):
     return torch, torch.where, torch.minimum, torch.exp, torch.isfinite
 
 
+def formula_scores(losses, lo, hi, strategy: str = "linupper", delta: float = 1.0, tolerance: float = 1e-6):
+    """f_i of each loss given the group's l_min `lo` and l_max `hi` (numpy or torch; steps 2-3 above).
+
+    Offline steps call it per chunk with a group's streamed min/max, so a group need not fit in memory."""
+    xp, _, minimum, _, _ = _ops(losses)
+    h = delta * (2 * losses - (hi + lo)) / xp.clip(hi - lo, tolerance, None)
+    h = xp.clip(h, -delta, delta)
+    if strategy == "linupper":
+        return minimum(h + delta, xp.ones_like(losses) * delta)
+    if strategy == "quadratic":
+        return 1 - h * h / (delta * delta)
+    if strategy == "extremes":
+        return abs(h)
+    return xp.zeros_like(losses)
+
+
 def sample_weights(
     losses, strategy: str = "linupper", temperature: float = 1.0, delta: float = 1.0, tolerance: float = 1e-6
 ):
     """Weights (summing to 1) of the samples whose losses are `losses` (a 1-D numpy array or torch tensor)."""
     check_strategy(strategy, temperature)
-    xp, where, minimum, exp, isfinite = _ops(losses)
+    xp, where, _, exp, isfinite = _ops(losses)
     if losses.ndim != 1 or losses.shape[0] == 0:
         raise ValueError(f"losses must be a non-empty 1-D array of per-sample losses, got shape {tuple(losses.shape)}")
     finite = isfinite(losses)
@@ -49,16 +65,7 @@ def sample_weights(
     lo = where(finite, safe, one * big).min()
     hi = where(finite, safe, -one * big).max()
     spread = hi - lo
-    h = delta * (2 * safe - (hi + lo)) / xp.clip(spread, tolerance, None)
-    h = xp.clip(h, -delta, delta)
-    if strategy == "linupper":
-        f = minimum(h + delta, one * delta)
-    elif strategy == "quadratic":
-        f = 1 - h * h / (delta * delta)
-    elif strategy == "extremes":
-        f = abs(h)
-    else:
-        f = zero
+    f = formula_scores(safe, lo, hi, strategy, delta, tolerance)
     f = where(finite, f, -one * big)
     z = where(finite, exp((f - f.max()) / temperature), zero)
     any_finite = finite.any()

@@ -179,7 +179,7 @@ def _check_order(steps: list[dict]) -> list[str]:
     names = [name for entry in steps for name in entry]
     problems = []
     for i, name in enumerate(names):
-        why = registry[name].position_problem(i, names)
+        why = registry[name].position_problem(i, names) or registry[name].pipeline_problem(i, steps)
         if why:
             problems.append(f"steps[{i}].{name}: {why}")
     classes = [registry[name] for name in names]

@@ -111,6 +111,11 @@ class Step(BaseModel):
         """Why this step cannot sit at `index` of a pipeline whose step names are `names` (None when it can)."""
         return None
 
+    @classmethod
+    def pipeline_problem(cls, index: int, steps: list[dict]) -> str | None:
+        """Why this step's parameters do not fit the other steps' (`steps`: [{name: params}]; None when they do)."""
+        return None
+
     def process(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         return batch
 
@@ -231,6 +236,8 @@ BUILTIN_STEP_MODULES = (
     "curator.buckets.tokenize",
     "curator.buckets.dd_step",
     "curator.loader.token_step",
+    "curator.score.model_loss",
+    "curator.score.loss_select",
 )
 
 
