@@ -16,7 +16,8 @@ class ReferenceModel:
     of max(loss - reference loss, 0) (DoReMi's clipped excess, per token). One extra forward pass per batch."""
 
     def __init__(self, path: str | Path, vocab_size: int, seq_len: int):
-        self.model, self.file, self.step = load_model(path)
+        self.model, info = load_model(path)
+        self.file, self.step = info.path, info.step
         got = self.model.config
         if got.vocab_size != vocab_size:
             raise ConfigError(

@@ -33,7 +33,7 @@ from curator.loader.reweight import SampleReweighter, per_sample_loss
 from curator.loader.store import TokenStore
 from curator.pipeline.run_folder import RunFolder, write_atomic
 from curator.stats.mixture_log import MIXTURE_LOG_DIR
-from curator.train.checkpoint import list_checkpoints, load_latest, read_checkpoint, save_checkpoint
+from curator.train.checkpoint import list_checkpoints, load_latest, load_state, save_checkpoint
 from curator.train.config import TrainConfig, load_train_config, parse_train_config
 from curator.train.model import GPT, GPTConfig
 from curator.train.progress import TrainProgress
@@ -100,8 +100,8 @@ def resolve_config(config: TrainConfig | dict | str | Path, overrides: list[str]
     MixtureLoader(mixture, rank=0, world_size=1, num_workers=cfg.loader.num_workers, backend=cfg.loader.backend)
     if cfg.init_from:
         try:
-            read_checkpoint(cfg.init_from)  # exists and is a training checkpoint (sizes are checked when loaded)
-        except RunError as exc:
+            load_state(cfg.init_from)  # exists and is a training checkpoint (sizes are checked when loaded)
+        except ConfigError as exc:
             raise ConfigError(f"init_from: {exc}") from None
     if cfg.eval_every:
         heldout_batches(store, mixture, 1, 1)  # every domain has held-out documents (checked before any work)
@@ -249,7 +249,7 @@ class _Run:
 
     def _init_from(self, path: str) -> None:
         """Continual pre-training: the weights and AdamW moments of another run's checkpoint (same sizes)."""
-        state, file = read_checkpoint(path)
+        state, file = load_state(path)
         theirs = dict(state["config"]["model"])
         ours = self.cfg.model.model_dump()
         if theirs != ours:

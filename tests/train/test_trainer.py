@@ -243,7 +243,7 @@ def test_init_from_continues_a_base_model(tmp_path, mixture):
     first_cpt = _overall(read_train_log(tmp_path / "cpt"))[1][0]
     fresh_first = _overall(read_train_log(tmp_path / "fresh"))[1][0]
     assert cpt.steps == 2 and first_cpt < base_last + 0.3 and fresh_first - first_cpt > 1.0  # random: ~log 256
-    with pytest.raises(ConfigError, match="init_from: checkpoint .*nope.pt does not exist"):
+    with pytest.raises(ConfigError, match="init_from: checkpoint .*nope.pt. not found"):
         train(train_config(mixture, steps=2, init_from=str(tmp_path / "nope.pt")), tmp_path / "x")
     other = train_config(mixture, steps=2, eval_every=0, init_from=str(base))
     other["model"] = {**other["model"], "d_model": 64}
