@@ -503,6 +503,13 @@ def mixture_show(
         f"at a budget of {budget:,} tokens (epochs = budget x weight / tokens); held-out documents are for "
         "validation only (not in docs / tokens)"
     )
+    built = TokenStore(out or config.store).meta.get("holdout")
+    if built is not None and abs(float(built) - config.holdout) > 1e-12:
+        typer.echo(
+            f"warning: the store was built with holdout {built:g}, the mixture says {config.holdout:g}; rebuild it "
+            "(curator mixture build --overwrite) for the mixture's split",
+            err=True,
+        )
 
 
 from curator.mix.cli import mix_app  # noqa: E402

@@ -70,7 +70,8 @@ def build_store(
     for domain in mixture.domains:
         domains[domain.name] = _build_domain(store, domain, mixture, tokenizer, workers, overwrite, quiet)
     dtype = tokenizer.pop("dtype")
-    meta = {"mixture": mixture.name, "tokenizer": tokenizer, "dtype": dtype, "domains": domains}
+    meta = {"mixture": mixture.name, "tokenizer": tokenizer, "dtype": dtype, "holdout": mixture.holdout}
+    meta["domains"] = domains
     write_store_meta(store, meta)
     return TokenStore(store).meta  # read back: the shards are checked against what was just recorded
 
@@ -202,8 +203,8 @@ def _check_same_build(folder: Path, config: PipelineConfig, domain: DomainConfig
         return
     if yaml.safe_load(previous.read_text()) != config.resolved():
         raise ConfigError(
-            f"domain '{domain.name}': {folder} was built from a different source, SQL, tokenizer or source run "
-            "contents; rebuild the store with --overwrite (or choose another --out)"
+            f"domain '{domain.name}': {folder} was built from a different source, SQL, tokenizer, holdout share or "
+            "source run contents; rebuild the store with --overwrite (or choose another --out)"
         )
 
 

@@ -408,6 +408,12 @@ def policy_from_config(name: str, names: Sequence[str], weights, **params) -> Po
             f"policy {cls.name}: unknown parameter(s) {', '.join(unknown)}; it takes {', '.join(accepted) or 'none'}"
         )
     checkpoint = None
+    if cls is DoReMi and params.get("reference") is None:
+        raise ConfigError(
+            "policy doremi needs a reference: a training run folder or checkpoint .pt (e.g. --set "
+            "policy.params.reference=runs/train), a Parquet/CSV table of domain, ref_loss (curator mix reference), "
+            "or a {domain: loss} mapping"
+        )
     if cls is DoReMi and isinstance(params.get("reference"), (str, Path)):
         if is_checkpoint_reference(params["reference"]):
             checkpoint = str(params["reference"])
@@ -440,8 +446,9 @@ def is_checkpoint_reference(reference: str | Path) -> bool:
                 "checkpoint .pt file, or a Parquet/CSV table of domain, ref_loss"
             )
         return True
+    what = "is not a training run folder, a checkpoint .pt file or a table" if path.exists() else "does not exist"
     raise ConfigError(
-        f"doremi: reference {path} does not exist; give a training run folder, a checkpoint .pt file, or a "
+        f"doremi: reference {path} {what}; give a training run folder, a checkpoint .pt file, or a "
         "Parquet/CSV table of domain, ref_loss"
     )
 

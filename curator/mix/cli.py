@@ -41,8 +41,9 @@ def _print_cmr_fit(fit: dict) -> None:
     for name in ("domain", "general"):
         form = fit["forms"][name][0]
         s = ", ".join(f"{v:.3f}" for v in form["exponents"])
+        exponents = f" (s = {s})" if s else ""
         typer.echo(
-            f"{name:<8} token law {'+'.join(form['terms'])} (s = {s}): R^2 {q[name]['r2']:.4f}, "
+            f"{name:<8} token law {'+'.join(form['terms'])}{exponents}: R^2 {q[name]['r2']:.4f}, "
             f"RMSE {q[name]['rmse']:.4f} nats" + (f"  [{form['note']}]" if "log law" in form["note"] else "")
         )
     tr = h["truncated"]
@@ -300,7 +301,9 @@ def proxy_cmd(
     cpt: bool = typer.Option(False, "--cpt", help="continual pre-training: base run on --general, then continue"),
     base_steps: int = typer.Option(200, "--base-steps", min=1, help="steps of the CPT base run"),
     steps: int = typer.Option(200, "--steps", min=1, help="optimizer steps per proxy"),
-    evals: int = typer.Option(10, "--evals", min=1, help="evaluations (runs-table rows) per proxy"),
+    evals: int = typer.Option(
+        10, "--evals", min=1, help="evaluations per proxy: every steps // evals steps, plus the last step"
+    ),
     seeds: list[int] = typer.Option([0], "--seed", help="model seeds (repeat for several)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="one line per proxy, no progress bars"),
 ) -> None:

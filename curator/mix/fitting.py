@@ -159,7 +159,11 @@ def fit_tied(
     """Grid + exact solve + Huber polish; a pow term stuck on its lower bound falls back to a log term if as good."""
     for tg in t_groups:
         if len(tg) < len(terms) + 1 + terms.count("pow"):
-            raise RunError(f"{what}: a group has {len(tg)} points, too few for a {len(terms) + 1}-coefficient law")
+            need = len(terms) + 1 + terms.count("pow")
+            raise RunError(
+                f"{what}: a run (one ratio) has {len(tg)} checkpoints, too few for this {need}-parameter token law; "
+                f"evaluate more often (curator mix proxy --evals {need + 2} or more)"
+            )
     s, c, _ = grid_search(t_groups, y_groups, terms, bounds)
     fit = polish(t_groups, y_groups, terms, s, c, bounds)
     if not fit.converged and fallback and len(terms) > 1:  # e.g. a flat series cannot pin two exponents

@@ -4,9 +4,9 @@ Every design point is one `curator train` run on the same token store with the d
 `max_epochs` caps dropped: a proxy may repeat a small domain). Each run evaluates every domain on its held-out
 documents at `evals` evenly spaced checkpoints; every evaluation becomes one runs-table row (run, model,
 params, tokens, w:<domain>..., loss:<domain>...). Continual pre-training (`cpt`): one base run on the general
-domain alone, then every design point continues from its final checkpoint at a constant learning rate (the
-base's, never re-warmed), with `tokens` counted from the start of continual pre-training and a tokens = 0 row
-holding the base model's losses.
+domain alone (the training config's schedule), then every design point continues from its final checkpoint at
+a constant learning rate equal to the base's last one (never re-warmed), with `tokens` counted from the
+start of continual pre-training and a tokens = 0 row holding the base model's losses.
 
 Layout of OUT: runs/NAME/ (training run folders), mixtures/NAME.yaml (each proxy's mixture), runs.parquet
 (the runs table, rewritten atomically from every finished run after each one finishes). A run is named by a
@@ -148,7 +148,8 @@ def run_proxies(
         if cpt.general not in mix.names:
             raise ConfigError(f"cpt: unknown general domain '{cpt.general}'; the mixture has {', '.join(mix.names)}")
         base_weights = {n: float(n == cpt.general) for n in mix.names}
-        cfg = {**base, "steps": cpt.base_steps, "schedule": "constant"}
+        cfg = {**base, "steps": cpt.base_steps}  # the training config's schedule (cosine by default)
+        base_lr = parse_train_config({**cfg, "mixture": str(mixture)}, "proxy base config").lr_at(cpt.base_steps)
         cfg.update(eval_every=cpt.base_steps, checkpoint_every=cpt.base_steps, keep_checkpoints=1)
         base_run = _one(out, mix, base_weights, cfg, seeds[0], "base", train, quiet, summary, on_run)
     runs = []
@@ -157,7 +158,7 @@ def run_proxies(
             cfg = {**base, "steps": steps, "eval_every": eval_every, "checkpoint_every": eval_every}
             cfg["keep_checkpoints"] = 1
             if base_run is not None:
-                cfg.update(init_from=str(base_run), schedule="constant", warmup_steps=0)
+                cfg.update(init_from=str(base_run), schedule="constant", warmup_steps=0, lr=base_lr)
             parse_train_config({**cfg, "mixture": str(mixture)}, "proxy training config")  # fail before training
             runs.append(_one(out, mix, weights, cfg, seed, "p", train, quiet, summary, on_run))
             summary.rows = write_runs_table(out, mix.names, runs, base_run)

@@ -87,7 +87,9 @@ class TrainConfig(_Strict):
             if not math.isfinite(getattr(self, name)):
                 raise ValueError(f"{name} must be finite")
         if self.warmup_steps > self.steps:
-            raise ValueError(f"warmup_steps {self.warmup_steps} exceeds steps {self.steps}")
+            raise ValueError(
+                f"warmup_steps {self.warmup_steps} exceeds steps {self.steps}; lower it (--set warmup_steps=N)"
+            )
         return self
 
     def lr_at(self, step: int) -> float:

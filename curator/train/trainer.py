@@ -100,21 +100,32 @@ def resolve_config(config: TrainConfig | dict | str | Path, overrides: list[str]
     MixtureLoader(mixture, rank=0, world_size=1, num_workers=cfg.loader.num_workers, backend=cfg.loader.backend)
     if cfg.init_from:
         try:
-            load_state(cfg.init_from)  # exists and is a training checkpoint (sizes are checked when loaded)
+            state, file = load_state(cfg.init_from)
         except ConfigError as exc:
             raise ConfigError(f"init_from: {exc}") from None
+        _check_same_model(file, dict(state["config"]["model"]), cfg.model.model_dump())
+        cfg = cfg.model_copy(update={"init_from": str(file)})  # pinned: a later checkpoint there is another run
     if cfg.eval_every:
         heldout_batches(store, mixture, 1, 1)  # every domain has held-out documents (checked before any work)
     if cfg.policy is not None:
         policy = policy_from_config(cfg.policy.name, mixture.names, mixture.weights, **cfg.policy.params)
         if getattr(policy, "reference_checkpoint", None):
-            ReferenceModel(policy.reference_checkpoint, vocab, mixture.seq_len)  # readable, same vocabulary
+            ref = ReferenceModel(policy.reference_checkpoint, vocab, mixture.seq_len)  # readable, same vocabulary
+            params = {**cfg.policy.params, "reference": str(ref.file)}  # pinned to the file: exact on resume
+            cfg = cfg.model_copy(update={"policy": cfg.policy.model_copy(update={"params": params})})
     if cfg.reweight is not None:
         try:
             SampleReweighter(cfg.reweight.strategy, cfg.reweight.temperature, cfg.reweight.warmup_steps)
         except ValueError as exc:
             raise ConfigError(f"reweight: {exc}") from None
     return cfg, mixture
+
+
+def _check_same_model(file: Path, theirs: dict, ours: dict) -> None:
+    """init_from needs a checkpoint of the same model sizes."""
+    if theirs != ours:
+        changed = ", ".join(f"{k} {theirs.get(k)} vs {ours[k]}" for k in ours if theirs.get(k) != ours[k])
+        raise ConfigError(f"init_from {file}: its model differs from this run's ({changed}); use the same sizes")
 
 
 @contextlib.contextmanager
@@ -182,6 +193,9 @@ def train(
     try:
         resolved = cfg.model_dump(mode="json")
         _check_folder(out, resolved, resume)
+        done = _finished(out, cfg.steps)
+        if done is not None:
+            return done
         write_atomic(out / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
         with _torch_settings(cfg):
             summary = _Run(cfg, mixture, out, quiet).run(stop_at)
@@ -189,6 +203,19 @@ def train(
         return summary
     finally:
         lock.release()
+
+
+def _finished(out: Path, steps: int) -> TrainSummary | None:
+    """The stored summary of a run whose newest checkpoint is already at or past `steps` (nothing to do: no
+    file is rewritten), else None."""
+    found = list_checkpoints(out)
+    summary_file = out / "stats" / "train_summary.json"
+    if not found or found[-1][0] < steps or not summary_file.is_file():
+        return None
+    summary = TrainSummary(**json.loads(summary_file.read_text()))
+    summary.start_step = summary.steps
+    summary.stopped = f"already at step {found[-1][0]} (>= steps {steps}): nothing to do; raise --steps to go on"
+    return summary
 
 
 class _Run:
@@ -250,11 +277,7 @@ class _Run:
     def _init_from(self, path: str) -> None:
         """Continual pre-training: the weights and AdamW moments of another run's checkpoint (same sizes)."""
         state, file = load_state(path)
-        theirs = dict(state["config"]["model"])
-        ours = self.cfg.model.model_dump()
-        if theirs != ours:
-            changed = ", ".join(f"{k} {theirs.get(k)} vs {ours[k]}" for k in ours if theirs.get(k) != ours[k])
-            raise ConfigError(f"init_from {file}: its model differs from this run's ({changed}); use the same sizes")
+        _check_same_model(file, dict(state["config"]["model"]), self.cfg.model.model_dump())
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         for group in self.optimizer.param_groups:  # this run's betas and weight decay (lr: set every step)

@@ -77,8 +77,9 @@ def test_continual_pretraining_rows_start_from_the_base(tmp_path, mixture):
     import yaml
 
     config = yaml.safe_load((out / "runs" / summary.trained[1] / "config.yaml").read_text())
-    assert config["init_from"].endswith(summary.trained[0]) and config["schedule"] == "constant"
+    assert f"/{summary.trained[0]}/checkpoints/" in config["init_from"] and config["schedule"] == "constant"
     assert config["warmup_steps"] == 0
+    assert config["lr"] == pytest.approx(1e-3)  # the base's last lr (cosine to min_lr_ratio 0.1 of 1e-2)
 
 
 def test_design_table_and_bad_input(tmp_path, mixture):

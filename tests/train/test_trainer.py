@@ -249,3 +249,34 @@ def test_init_from_continues_a_base_model(tmp_path, mixture):
     other["model"] = {**other["model"], "d_model": 64}
     with pytest.raises(ConfigError, match="its model differs from this run's .d_model 32 vs 64"):
         train(other, tmp_path / "y")
+    assert not (tmp_path / "y").exists()  # refused before the run folder is made
+
+
+def test_a_finished_run_rerun_with_fewer_steps_changes_nothing(tmp_path, mixture):
+    out = tmp_path / "run"
+    first = train(train_config(mixture, steps=4, eval_every=0, checkpoint_every=2), out)
+    files = {p: p.read_bytes() for p in (out / "config.yaml", out / "stats" / "train_summary.json")}
+    again = train(train_config(mixture, steps=3, eval_every=0, checkpoint_every=2), out)
+    assert again.steps == 4 and again.train_loss == first.train_loss
+    assert "already at step 4 (>= steps 3): nothing to do" in again.stopped
+    assert {p: p.read_bytes() for p in files} == files
+
+
+def test_doremi_reference_is_pinned_to_its_checkpoint_file(tmp_path, mixture):
+    ref = tmp_path / "ref"
+    train(train_config(mixture, steps=4, eval_every=0, checkpoint_every=2), ref)
+    policy = {"name": "doremi", "params": {"reference": str(ref)}}
+    config = train_config(mixture, steps=2, eval_every=0, checkpoint_every=1, policy=policy)
+    train(config, tmp_path / "proxy")
+    import yaml
+
+    saved = yaml.safe_load((tmp_path / "proxy" / "config.yaml").read_text())
+    assert saved["policy"]["params"]["reference"] == str(ref / "checkpoints" / "step-000004.pt")
+    train(train_config(mixture, steps=6, eval_every=0, checkpoint_every=2), ref)  # the reference run goes on
+    with pytest.raises(RunError, match="different config .changed: policy"):
+        train({**config, "steps": 3}, tmp_path / "proxy")  # resuming would silently use another reference
+    with pytest.raises(ConfigError, match="policy doremi needs a reference"):
+        train(train_config(mixture, steps=2, policy={"name": "doremi"}), tmp_path / "x")
+    with pytest.raises(ConfigError, match="mixture.yaml is not a training run folder, a checkpoint .pt file or a"):
+        train(train_config(mixture, steps=2, policy={"name": "doremi", "params": {"reference": str(mixture)}}),
+              tmp_path / "x")  # fmt: skip
