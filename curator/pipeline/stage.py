@@ -26,7 +26,7 @@ from curator.io.sources import Shard
 from curator.pipeline.pool import WorkerPool, run_tasks
 from curator.pipeline.progress import TaskProgress
 from curator.pipeline.run_folder import RunFolder, write_atomic
-from curator.pipeline.step import Step, StepContext
+from curator.pipeline.step import Step, StepContext, chain_steps
 
 
 class GlobalStep(Step):
@@ -81,10 +81,8 @@ def run_index_task(task: int, shard: Shard, config, run_root: str, position: int
     ctx = StepContext(task=task, seed=config.seed, run_dir=run_root)
     started = time.perf_counter()
     try:
-        batches: Iterator[pa.RecordBatch] = iter(open_reader(shard, config.reader.limits(), rejects))
-        for i, step in enumerate(steps[:-1], start=1):
-            step.setup(ctx.for_step(i))
-            batches = step(batches)
+        reader = iter(open_reader(shard, config.reader.limits(), rejects))
+        batches = chain_steps(reader, steps[:-1], ctx)[-1]  # the same chain as the task pass, up to the target
         target.setup(ctx.for_step(len(steps)))
         facts = target.index(batches, task)
     finally:

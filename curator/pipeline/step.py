@@ -132,6 +132,21 @@ class Step(BaseModel):
         return self._ctx
 
 
+def chain_steps(
+    batches: Iterator[pa.RecordBatch], steps: list[Step], ctx: StepContext, wrap: Callable | None = None
+) -> list[Iterator[pa.RecordBatch]]:
+    """Set each step up with its own view of `ctx` (its 1-based position) and stream `batches` through the
+    steps in order; `wrap` (e.g. a meter) wraps the input and every step's output. Returns the stage
+    iterators, input first: the last one yields what the steps let through. The one reader -> steps chain
+    of both the task pass and a global step's index pass."""
+    stages = [wrap(batches) if wrap else batches]
+    for i, step in enumerate(steps, start=1):
+        step.setup(ctx.for_step(i))
+        out = step(stages[-1])
+        stages.append(wrap(out) if wrap else out)
+    return stages
+
+
 def column_conflicts(steps: list[type[Step]]) -> list[str]:
     """Stats columns that two different step classes of one pipeline both declare without sharing them by
     design (`shared_stats_columns` on both) or with different types: one would silently overwrite the other."""

@@ -20,7 +20,7 @@ from curator.pipeline.config import PipelineConfig
 from curator.pipeline.run_folder import RunFolder, write_atomic
 from curator.pipeline.stage import bind_global_steps
 from curator.pipeline.stats import STEPS_SCHEMA, DocStatsWriter, docs_schema
-from curator.pipeline.step import StepContext
+from curator.pipeline.step import StepContext, chain_steps
 from curator.schema import DOCUMENT_SCHEMA, validate_documents
 from curator.text.bytes import total_bytes
 
@@ -111,10 +111,7 @@ def run_task(task: int, shard: Shard, config: PipelineConfig, run_root: str) -> 
     writers = (out, docs, rejects)
     try:
         reader = open_reader(shard, config.reader.limits(), rejects)
-        meters = [Meter(iter(reader))]
-        for i, step in enumerate(steps, start=1):
-            step.setup(ctx.for_step(i))
-            meters.append(Meter(step(meters[-1])))
+        meters = chain_steps(iter(reader), steps, ctx, Meter)
         names = DOCUMENT_SCHEMA.names
         for batch in meters[-1]:
             documents = batch.select(names)
