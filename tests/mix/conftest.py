@@ -1,10 +1,12 @@
-"""Shared synthetic runs tables for the curator.mix tests."""
+"""Shared synthetic runs tables for the curator.mix tests; the proxy tests reuse the training tests' store,
+tiny mixture and one-thread torch."""
 
 import pyarrow as pa
 import pyarrow.csv as pcsv
 import pytest
 
 from curator.mix.synthetic import random_dml_truth, synthetic_cmr_rows, synthetic_dml_rows
+from tests.train.conftest import _one_thread, mixture, train_store  # noqa: F401 - fixtures for the proxy tests
 
 
 def write_csv(path, rows):

@@ -4,35 +4,15 @@ from __future__ import annotations
 
 import pyarrow.parquet as pq
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from curator.cli import app
 from curator.errors import ConfigError
 from curator.mix.proxy import ContinualPretraining, ratio_design, read_design, run_proxies
-from tests.loader.conftest import mixture_file
-from tests.train.conftest import write_config, write_pattern_store
+from tests.train.conftest import write_config
 
 NAMES = ["code", "prose", "docs"]
 TINY = {"model": {"d_model": 16, "n_layers": 1, "n_heads": 2}, "lr": 1e-2, "warmup_steps": 1, "eval_samples": 4}
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    return write_pattern_store(tmp_path_factory.mktemp("proxy_store"), {"code": 80, "prose": 60, "docs": 40})
-
-
-@pytest.fixture
-def mixture(tmp_path, store):
-    return mixture_file(tmp_path, store, seq_len=16, global_batch=4)
 
 
 def _table(out):
