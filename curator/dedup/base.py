@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar, Literal
 
@@ -14,8 +13,8 @@ from pydantic import Field, PrivateAttr, model_validator
 
 from curator.dedup.clusters import ClusterFilter
 from curator.errors import RunError
-from curator.pipeline.stage import GlobalStep
-from curator.pipeline.step import StepContext, with_columns
+from curator.pipeline.global_step import GlobalStep
+from curator.pipeline.step import StepContext
 from curator.text.bytes import byte_lengths
 
 DUP_COLUMNS: dict[str, pa.DataType] = {
@@ -97,13 +96,9 @@ class DedupStep(GlobalStep):
         """Step-specific stats columns for the batch whose first row is ordinal `start` of the task."""
         return {}
 
-    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        flt = ClusterFilter(self.state, self.ctx.task, self.name)
-        for batch in batches:
-            start = flt.position
-            batch, columns, reasons = flt.apply(batch, self.reason)
-            batch = with_columns(batch, {**self.extra_columns(batch, start), **columns})
-            kept = self.ctx.apply_drops(self.name, batch, reasons)
-            if kept.num_rows:
-                yield kept
-        flt.finish()
+    def open_task(self, task: int) -> None:
+        self._filter = ClusterFilter(self.state, task, self.name)
+
+    def apply(self, batch: pa.RecordBatch, start: int) -> tuple[dict[str, pa.Array], pa.Array | None]:
+        columns, reasons = self._filter.apply(batch, start, self.reason)
+        return {**self.extra_columns(batch, start), **columns}, reasons

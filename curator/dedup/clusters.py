@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curator.dedup.state import IdDigest, Numbering, gather_doc_index, read_json, task_file
+from curator.dedup.state import Numbering, gather_doc_index, task_file
 from curator.errors import RunError
 from curator.io.atomic import AtomicParquetWriter
 from curator.io.parquet import read_parquet_file
@@ -73,36 +73,27 @@ def write_clusters(state: Path, numbering: Numbering, members: np.ndarray, label
 
 
 class ClusterFilter:
-    """Applies one task's decisions to its stream: adds the cluster columns, drops non-representatives.
+    """Applies one task's decisions to its stream: the cluster columns and the non-representatives' reasons.
 
-    Memory: the task's clustered rows. Checks that the stream is the one that was indexed (same ids at the
-    same positions, same length): steps before a global step must be deterministic.
+    Memory: the task's clustered rows. Checks the ids at the clustered positions (the step's base checks
+    the whole stream against its index pass).
     """
 
     def __init__(self, state: Path, task: int, step: str):
         self.step = step
         self.task = task
-        marker = read_json(state / "index" / f"task-{task:05d}.json")
-        if marker is None:
-            raise RunError(f"{step}: task {task} was never indexed ({state}); re-run to rebuild the state")
-        self.expected = int(marker["docs"])
-        self.expected_digest = marker.get("ids_digest")
-        self.digest = IdDigest()
         path = task_file(state, "clusters", task, ".parquet")
         table = read_parquet_file(path) if path.exists() else CLUSTERS_SCHEMA.empty_table()
         self.ordinal = table.column("ordinal").to_numpy()
         self.table = table
-        self.position = 0
 
-    def apply(self, batch: pa.RecordBatch, reason: str) -> tuple[pa.RecordBatch, dict, pa.Array | None]:
-        """(batch with cluster columns, the columns, drop reasons or None when nothing is dropped)."""
+    def apply(self, batch: pa.RecordBatch, start: int, reason: str) -> tuple[dict, pa.Array | None]:
+        """(cluster columns, drop reasons or None when nothing is dropped) of the batch at ordinal `start`."""
         n = batch.num_rows
-        lo, hi = np.searchsorted(self.ordinal, [self.position, self.position + n])
-        local = self.ordinal[lo:hi] - self.position
-        self.position += n
+        lo, hi = np.searchsorted(self.ordinal, [start, start + n])
+        local = self.ordinal[lo:hi] - start
         rows = self.table.slice(lo, hi - lo)
         ids = batch.column("id")
-        self.digest.update(ids)
         if hi > lo and not pc.all(pc.equal(ids.take(pa.array(local)), rows.column("id"))).as_py():
             raise RunError(
                 f"{self.step}, task {self.task}: the documents differ from the indexed ones; the steps before "
@@ -126,12 +117,4 @@ class ClusterFilter:
         reasons = None
         if dup_of.null_count < n:
             reasons = pc.if_else(pc.is_valid(dup_of), pa.scalar(reason), pa.scalar(None, pa.string()))
-        return batch, columns, reasons
-
-    def finish(self) -> None:
-        if self.position != self.expected or self.digest.hex != self.expected_digest:
-            raise RunError(
-                f"{self.step}, task {self.task}: {self.position:,} documents reached the filter but "
-                f"{self.expected:,} were indexed (id digest {self.digest.hex}, indexed {self.expected_digest}); "
-                f"the steps before {self.step} must be deterministic"
-            )
+        return columns, reasons

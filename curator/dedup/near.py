@@ -112,7 +112,7 @@ class MinHashDedup(DedupStep):
         except BaseException:
             docs.abort()
             raise
-        return {"docs": sum(blocks), "blocks": blocks, "no_words": no_words, "ids_digest": docs.digest.hex}
+        return {"blocks": blocks, "no_words": no_words}
 
     def prepare(self) -> None:
         """Signatures of different schemes never mix: the state records its scheme and refuses another."""

@@ -51,28 +51,6 @@ def read_json(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-class IdDigest:
-    """Order-sensitive 64-bit digest of an id stream, independent of how it is cut into batches."""
-
-    def __init__(self):
-        self.position = 0
-        self.value = np.uint64(0)
-
-    def update(self, ids: pa.Array) -> None:
-        from curator.text.hashing import MIX_PRIME, fmix64_array, normalized_text_hashes
-
-        h, _ = normalized_text_hashes(ids.cast(pa.string()), lowercase=False, collapse_space=False)
-        positions = np.arange(self.position, self.position + len(h), dtype=np.uint64)
-        with np.errstate(over="ignore"):
-            mixed = fmix64_array(h ^ (positions * MIX_PRIME))
-            self.value = np.uint64(self.value + mixed.sum(dtype=np.uint64))
-        self.position += len(h)
-
-    @property
-    def hex(self) -> str:
-        return f"{int(self.value):016x}"
-
-
 class DocIndexWriter:
     """Streams (id, priority, weight) of one task's indexed documents to `docs/task-N.parquet`."""
 
@@ -81,7 +59,6 @@ class DocIndexWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = AtomicParquetWriter(self.path, DOC_INDEX_SCHEMA)
         self.rows = 0
-        self.digest = IdDigest()
 
     def write(self, ids: pa.Array, priority: np.ndarray, weight: np.ndarray) -> None:
         self._writer.write(
@@ -91,7 +68,6 @@ class DocIndexWriter:
             )
         )
         self.rows += len(ids)
-        self.digest.update(ids)
 
     def close(self) -> None:
         self._writer.close()

@@ -15,11 +15,12 @@ from curator.io.atomic import AtomicParquetWriter
 from curator.io.parquet import read_parquet_file
 from curator.io.rejects import REJECTS_SCHEMA
 from curator.pipeline.config import PipelineConfig
+from curator.pipeline.global_step import global_positions
 from curator.pipeline.plan import plan_record, plan_tasks
 from curator.pipeline.pool import WorkerPool, run_tasks
 from curator.pipeline.progress import TaskProgress
 from curator.pipeline.run_folder import RunFolder, write_atomic
-from curator.pipeline.stage import global_positions, run_stage
+from curator.pipeline.stage import run_stage
 from curator.pipeline.stats import STEPS_SCHEMA, docs_schema
 from curator.pipeline.task import TaskResult, run_task
 

@@ -11,62 +11,17 @@ same documents, in the same order, as the index pass).
 from __future__ import annotations
 
 import json
-import logging
 import time
-from collections.abc import Iterator
-from pathlib import Path
-
-import pyarrow as pa
-from pydantic import PrivateAttr
 
 from curator.errors import RunError
 from curator.io.readers import open_reader
 from curator.io.rejects import RejectSink
 from curator.io.sources import Shard
+from curator.pipeline.global_step import GlobalStep, bind_global_steps, global_positions, index_marker  # noqa: F401
 from curator.pipeline.pool import WorkerPool, run_tasks
 from curator.pipeline.progress import TaskProgress
 from curator.pipeline.run_folder import RunFolder, write_atomic
-from curator.pipeline.step import Step, StepContext, chain_steps
-
-
-class GlobalStep(Step):
-    """A step that decides with the whole corpus in view (dedup, global resampling).
-
-    Subclasses implement `index(batches, task)` (consume one task's documents, write per-task state under
-    `self.state`, return facts for the task's marker), `resolve(markers, log)` (global passes over that
-    state) and the usual `__call__` (filter one task with what `resolve` decided).
-    """
-
-    _state: Path | None = PrivateAttr(default=None)
-
-    def bind(self, state: Path) -> None:
-        self._state = Path(state)
-
-    @property
-    def state(self) -> Path:
-        if self._state is None:
-            raise RuntimeError(f"step '{self.name}' has no state folder; it runs inside a pipeline or `dedup`")
-        return self._state
-
-    def prepare(self) -> None:
-        """Once, in the main process, before the index pass (e.g. record or check the state's scheme)."""
-
-    def index(self, batches: Iterator[pa.RecordBatch], task: int) -> dict:
-        raise NotImplementedError
-
-    def resolve(self, markers: list[dict], log: logging.Logger) -> dict:
-        raise NotImplementedError
-
-
-def bind_global_steps(steps: list[Step], run: RunFolder) -> None:
-    """Point each global step at its state folder, `state/<position>-<name>`."""
-    for i, step in enumerate(steps):
-        if isinstance(step, GlobalStep):
-            step.bind(run.stage_dir(i, step.name))
-
-
-def index_marker(state: Path, task: int) -> Path:
-    return state / "index" / f"task-{task:05d}.json"
+from curator.pipeline.step import StepContext, chain_steps
 
 
 def run_index_task(task: int, shard: Shard, config, run_root: str, position: int) -> dict:
@@ -84,7 +39,7 @@ def run_index_task(task: int, shard: Shard, config, run_root: str, position: int
         reader = iter(open_reader(shard, config.reader.limits(), rejects))
         batches = chain_steps(reader, steps[:-1], ctx)[-1]  # the same chain as the task pass, up to the target
         target.setup(ctx.for_step(len(steps)))
-        facts = target.index(batches, task)
+        facts = target.index_task(batches, task)
     finally:
         rejects.abort()
         for step in steps:
@@ -128,7 +83,3 @@ def run_stage(run: RunFolder, config, shards: list[Shard], position: int, pool: 
     facts = step.resolve(markers, log)
     log.info("%s: resolved in %.2f s: %s", step.name, time.perf_counter() - started, json.dumps(facts))
     return facts
-
-
-def global_positions(steps: list[Step]) -> list[int]:
-    return [i for i, s in enumerate(steps) if isinstance(s, GlobalStep)]

@@ -17,8 +17,8 @@ from curator.io.rejects import Reject, RejectSink
 from curator.io.sources import Shard
 from curator.io.writer import ShardedParquetWriter
 from curator.pipeline.config import PipelineConfig
+from curator.pipeline.global_step import bind_global_steps
 from curator.pipeline.run_folder import RunFolder, write_atomic
-from curator.pipeline.stage import bind_global_steps
 from curator.pipeline.stats import STEPS_SCHEMA, DocStatsWriter, docs_schema
 from curator.pipeline.step import StepContext, chain_steps
 from curator.schema import DOCUMENT_SCHEMA, validate_documents

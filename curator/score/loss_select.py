@@ -24,12 +24,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import Field, PrivateAttr, model_validator
 
-from curator.dedup.state import IdDigest, read_json, save_npy, task_file, write_json
+from curator.dedup.state import read_json, save_npy, task_file, write_json
 from curator.errors import RunError
 from curator.loader.holdout import heldout_mask
 from curator.loader.reweight_formula import formula_scores
-from curator.pipeline.stage import GlobalStep, index_marker
-from curator.pipeline.step import StepContext, register_step, with_columns
+from curator.pipeline.global_step import GlobalStep
+from curator.pipeline.step import StepContext, register_step
 from curator.select.resample import TopK, gumbel_from_uniform, selected_by_threshold
 from curator.text.hashing import seeded_uniform
 
@@ -69,7 +69,6 @@ class _LossStep(GlobalStep):
         path = task_file(self.state, "loss", task, ".parquet")
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(".tmp-" + path.name)
-        digest = IdDigest()
         with pq.ParquetWriter(tmp, LOSS_SCHEMA) as writer:
             for batch in batches:
                 if "loss" not in batch.schema.names:
@@ -82,9 +81,8 @@ class _LossStep(GlobalStep):
                 loss = pc.if_else(pa.array(held), pa.scalar(None, pa.float64()), loss) if held.any() else loss
                 table = pa.table([group_keys(batch, self.group), loss, pa.array(noise)], schema=LOSS_SCHEMA)
                 writer.write_table(table)
-                digest.update(batch.column("id"))
         tmp.replace(path)
-        return {"docs": digest.position, "ids_digest": digest.hex}
+        return {}
 
     def task_losses(self, task: int) -> pa.Table:
         return pq.read_table(task_file(self.state, "loss", task, ".parquet"))
@@ -102,29 +100,12 @@ class _LossStep(GlobalStep):
     def task_arrays(self, task: int) -> dict:
         return {}
 
-    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        task = self.ctx.task
-        marker = read_json(index_marker(self.state, task))
-        arrays = self.task_arrays(task)
-        digest = IdDigest()
-        for batch in batches:
-            start = digest.position
-            if marker is not None and start + batch.num_rows > marker["docs"]:
-                raise RunError(
-                    f"{self.name}: task {task} has more documents than its index pass saw; "
-                    f"the steps before {self.name} must be deterministic"
-                )
-            sl = slice(start, start + batch.num_rows)
-            digest.update(batch.column("id"))
-            batch = with_columns(batch, self.columns(batch, arrays, sl))
-            kept = self.ctx.apply_drops(self.name, batch, self.reasons(batch, arrays, sl))
-            if kept.num_rows:
-                yield kept
-        if marker is not None and (digest.position != marker["docs"] or digest.hex != marker["ids_digest"]):
-            raise RunError(
-                f"{self.name}: task {task} saw other documents than in its index pass ({digest.position:,} vs "
-                f"{marker['docs']:,}); the steps before {self.name} must be deterministic"
-            )
+    def open_task(self, task: int) -> None:
+        self._arrays = self.task_arrays(task)
+
+    def apply(self, batch: pa.RecordBatch, start: int) -> tuple[dict[str, pa.Array], pa.Array | None]:
+        sl = slice(start, start + batch.num_rows)
+        return self.columns(batch, self._arrays, sl), self.reasons(batch, self._arrays, sl)
 
     def publish(self, report: dict) -> dict:
         write_json(self.state / "report.json", report)

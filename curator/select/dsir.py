@@ -27,13 +27,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
-from curator.dedup.state import IdDigest, read_json, save_npy, save_npz, task_file, write_json
+from curator.dedup.state import read_json, save_npy, save_npz, task_file, write_json
 from curator.errors import ConfigError, RunError
 from curator.pipeline.config import InputConfig
+from curator.pipeline.global_step import GlobalStep
 from curator.pipeline.plan import shards_for_input
 from curator.pipeline.side_input import side_input_batches
-from curator.pipeline.stage import GlobalStep, index_marker
-from curator.pipeline.step import StepContext, register_step, with_columns
+from curator.pipeline.step import StepContext, register_step
 from curator.select.chunks import WeightMode, chunk_stream, document_log_weights
 from curator.select.estimator import HeldoutTarget, distribution, log_ratio, logsumexp
 from curator.select.features import GramStream, GramStreamWriter, bucket_counts
@@ -201,7 +201,6 @@ class DsirFit(GlobalStep):
         writer = GramStreamWriter(task_file(self.state, "grams", task, ""), hasher.dtype)
         counts = np.zeros(self.num_buckets, np.int64)
         noise, scores = [], []
-        digest = IdDigest()
         try:
             for batch in batches:
                 flat, offsets = hasher.buckets(batch.column("text"))
@@ -210,7 +209,6 @@ class DsirFit(GlobalStep):
                 noise.append(gumbel_from_uniform(seeded_uniform(batch.column("id"), self.full_seed())))
                 if self.compare_model is not None:
                     scores.append(self._compare_scores(batch))
-                digest.update(batch.column("id"))
             writer.close()
         except BaseException:
             writer.abort()
@@ -219,7 +217,7 @@ class DsirFit(GlobalStep):
         save_npy(task_file(self.state, "noise", task, ".npy"), _cat(noise, np.float64))
         if self.compare_model is not None:
             save_npy(task_file(self.state, "fasttext", task, ".npy"), _cat(scores, np.float32))
-        return {"docs": digest.position, "grams": writer.grams, "ids_digest": digest.hex}
+        return {"grams": writer.grams}
 
     def _compare_scores(self, batch: pa.RecordBatch) -> np.ndarray:
         from curator.filters.fasttext_model import label_probability
@@ -322,29 +320,12 @@ class DsirFit(GlobalStep):
     def reasons(self, arrays: dict, sl: slice) -> pa.Array | None:
         return None
 
-    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        task = self.ctx.task
-        marker = read_json(index_marker(self.state, task))
-        arrays = self.task_arrays(task)
-        digest = IdDigest()
-        for batch in batches:
-            start = digest.position
-            if start + batch.num_rows > len(arrays["log_weight"]):
-                raise RunError(
-                    f"{self.name}: task {task} has more documents than its index pass saw; "
-                    f"the steps before {self.name} must be deterministic"
-                )
-            sl = slice(start, start + batch.num_rows)
-            digest.update(batch.column("id"))
-            batch = with_columns(batch, self.columns(arrays, sl))
-            kept = self.ctx.apply_drops(self.name, batch, self.reasons(arrays, sl))
-            if kept.num_rows:
-                yield kept
-        if marker is not None and (digest.position != marker["docs"] or digest.hex != marker["ids_digest"]):
-            raise RunError(
-                f"{self.name}: task {task} saw other documents than in its index pass ({digest.position:,} vs "
-                f"{marker['docs']:,}); the steps before {self.name} must be deterministic"
-            )
+    def open_task(self, task: int) -> None:
+        self._arrays = self.task_arrays(task)
+
+    def apply(self, batch: pa.RecordBatch, start: int) -> tuple[dict[str, pa.Array], pa.Array | None]:
+        sl = slice(start, start + batch.num_rows)
+        return self.columns(self._arrays, sl), self.reasons(self._arrays, sl)
 
 
 @register_step
