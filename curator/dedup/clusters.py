@@ -16,6 +16,7 @@ from curator.dedup.state import Numbering, gather_doc_index, task_file
 from curator.errors import RunError
 from curator.io.atomic import AtomicParquetWriter
 from curator.io.parquet import read_parquet_file
+from curator.pipeline.global_step import STATE_CHANGED
 
 CLUSTERS_SCHEMA = pa.schema(
     [
@@ -96,8 +97,7 @@ class ClusterFilter:
         ids = batch.column("id")
         if hi > lo and not pc.all(pc.equal(ids.take(pa.array(local)), rows.column("id"))).as_py():
             raise RunError(
-                f"{self.step}, task {self.task}: the documents differ from the indexed ones; the steps before "
-                f"{self.step} must be deterministic (delete the run's state/ folder or use --overwrite)"
+                f"{self.step}, task {self.task}: the documents differ from the indexed ones; {STATE_CHANGED}"
             )
         mask = np.zeros(n, dtype=bool)
         mask[local] = True

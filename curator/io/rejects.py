@@ -91,6 +91,20 @@ class RejectSink:
         if len(self._pending) >= self._flush_rows:
             self.flush()
 
+    def copy_from(self, part: Path) -> None:
+        """Append the rejects an earlier pass of this task wrote to `part` (counted as if added here)."""
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        self.flush()
+        table = pq.read_table(part).cast(REJECTS_SCHEMA)
+        for batch in table.to_batches():
+            self._writer.write(batch)
+        self.count += table.num_rows
+        self.docs_lost += int(pc.sum(pc.fill_null(table.column("n_docs"), 0)).as_py() or 0)
+        for item in pc.value_counts(table.column("reason")).to_pylist():
+            self.by_reason[item["values"]] = self.by_reason.get(item["values"], 0) + item["counts"]
+
     def flush(self) -> None:
         if self._pending:
             self._writer.write(pa.RecordBatch.from_pylist(self._pending, schema=REJECTS_SCHEMA))

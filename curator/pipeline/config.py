@@ -82,9 +82,16 @@ AUTO_BYTES_PER_WORKER = 8 << 20  # input file bytes below which one more worker 
 
 
 class ExecutorConfig(_Strict):
-    """How many worker processes: a number, or `auto` (one per 8 MB of input files, at most one per core)."""
+    """Where tasks run (`kind`), how many worker processes (a number, or `auto`: one per 8 MB of input files,
+    at most one per core), and whether the stage files between global steps stay after the run."""
 
+    kind: Literal["local"] = "local"
     workers: int | Literal["auto"] = "auto"
+    keep_stage_files: bool = Field(
+        False,
+        description="keep state/NN-step/input/ (the documents entering each global step, as Arrow IPC) after "
+        "the run has finished; they are removed by default, and a later redo of a task rebuilds them",
+    )
 
     @field_validator("workers")
     @classmethod

@@ -1,9 +1,11 @@
-"""Local executor: a process pool over tasks, resume from markers, merged stats and a final accounting check."""
+"""The run driver: plan the tasks, run each global step's index pass and resolve, then the final pass, on an
+executor (curator.pipeline.executors); resume from markers, merge the stats and check the accounting."""
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -14,15 +16,16 @@ from curator.errors import RunError
 from curator.io.atomic import AtomicParquetWriter
 from curator.io.parquet import read_parquet_file
 from curator.io.rejects import REJECTS_SCHEMA
+from curator.io.sources import Shard
 from curator.pipeline.config import PipelineConfig
-from curator.pipeline.global_step import global_positions
+from curator.pipeline.executors import Executor, LocalExecutor, PassSpec
+from curator.pipeline.global_step import bind_global_steps, global_positions, index_marker
 from curator.pipeline.plan import plan_record, plan_tasks
-from curator.pipeline.pool import WorkerPool, run_tasks
-from curator.pipeline.progress import TaskProgress
 from curator.pipeline.run_folder import RunFolder, write_atomic
-from curator.pipeline.stage import run_stage
+from curator.pipeline.segments import remove_stage_files, stage_complete
 from curator.pipeline.stats import STEPS_SCHEMA, docs_schema
-from curator.pipeline.task import TaskResult, run_task
+from curator.pipeline.step import Step, StepContext
+from curator.pipeline.task import TaskResult, run_index_task, run_task
 
 
 @dataclass
@@ -69,24 +72,28 @@ def run_pipeline(
     and the stats are merged in task order. Raises RunError if a task fails or documents are unaccounted.
     """
     shards = plan_tasks(config)
-    sizes = [s.size_bytes for s in shards]
-    input_bytes = sum(sizes) if all(sizes) else None  # a Hugging Face slice has no file size: one per core
-    n_workers = max(1, min(workers or config.executor.resolved_workers(input_bytes), len(shards)))
-    with WorkerPool(n_workers) as pool:
-        pool.warm(warm_worker, config)  # workers start while the driver checks the steps and the folder
+    with make_executor(config, shards, workers) as executor:
+        executor.start(warm_worker, config)  # workers start while the driver checks the steps and the folder
         for step in config.build_steps():
             step.preflight()
         run = RunFolder(out)
         lock = run.claim(overwrite=overwrite)
         try:
-            return _run_claimed(run, config, shards, pool, quiet)
+            return _run_claimed(run, config, shards, executor, quiet)
         finally:
             lock.release()
 
 
+def make_executor(config: PipelineConfig, shards: list[Shard], workers: int | None = None) -> Executor:
+    """The executor of `config` with its worker count (`workers` overrides the config's)."""
+    sizes = [s.size_bytes for s in shards]
+    input_bytes = sum(sizes) if all(sizes) else None  # a Hugging Face slice has no file size: one per core
+    n_workers = max(1, min(workers or config.executor.resolved_workers(input_bytes), len(shards)))
+    return LocalExecutor(n_workers)
+
+
 def warm_worker(config: PipelineConfig) -> None:
     """In a fresh worker: import the task code and load what the steps need (models, tokenizers) once."""
-    import curator.pipeline.stage  # noqa: F401
     import curator.pipeline.task  # noqa: F401
 
     for step in config.build_steps():
@@ -96,35 +103,90 @@ def warm_worker(config: PipelineConfig) -> None:
             return
 
 
-def _run_claimed(run: RunFolder, config: PipelineConfig, shards, pool: WorkerPool, quiet: bool) -> RunSummary:
+def _run_claimed(run: RunFolder, config: PipelineConfig, shards, executor: Executor, quiet: bool) -> RunSummary:
     resuming = run.begin(config.resolved(), plan_record(shards))
     log = _logger(run)
+    steps = config.build_steps()
+    bind_global_steps(steps, run)
     pending = [i for i in range(len(shards)) if not run.is_done(i)]
     log.info("%s %s: %d tasks, %d to run", "resume" if resuming else "start", config.name, len(shards), len(pending))
     if pending:
-        for position in global_positions(config.build_steps()):
-            run_stage(run, config, shards, position, pool, quiet, log)
-    progress = TaskProgress(len(shards), done=len(shards) - len(pending), quiet=quiet, label="final pass")
-    try:
-        failures = run_tasks(
-            pool,
+        redo_lost_stages(steps, pending, log)
+        for position in global_positions(steps):
+            run_global_step(run, config, steps, position, shards, executor, quiet, log)
+    root = str(run.root)
+    executor.run_pass(
+        PassSpec(
+            "final pass",
             run_task,
             pending,
-            lambda i: (i, shards[i], config, str(run.root)),
+            len(shards),
+            args_of=lambda i: (i, shards[i], config, root),
             describe=lambda i: shards[i].describe(),
-            on_result=lambda r: progress.update(r.records, r.kept),
-            log=log,
-        )
-    finally:
-        progress.close()
-    if failures:
-        raise RunError(
-            f"{len(failures)} task(s) failed; fix the cause and re-run the same command to resume:\n  "
-            + "\n  ".join(failures[:10])
-        )
+            counts=lambda r: (r.records, r.kept),
+        ),
+        log,
+        quiet,
+    )
     summary = finalize(run, config, len(shards), ran=len(pending))
+    if not config.executor.keep_stage_files:
+        freed = sum(remove_stage_files(steps[p].state) for p in global_positions(steps))
+        if freed:
+            log.info("removed the stage files (%.1f MB)", freed / 1e6)
     log.info("finished: %s", json.dumps(asdict(summary)))
     return summary
+
+
+def redo_lost_stages(steps: list[Step], pending: list[int], log: logging.Logger) -> None:
+    """A pending task whose stage files are gone (removed when the run finished, or deleted) redoes the index
+    passes from the last global step whose stage file it still has (from its input if none)."""
+    globals_ = [steps[p] for p in global_positions(steps)]
+    for task in pending:
+        have = 0
+        for k in range(len(globals_), 0, -1):
+            marker = index_marker(globals_[k - 1].state, task)
+            if marker.exists() and stage_complete(
+                globals_[k - 1].state, task, json.loads(marker.read_text()).get("stage_parts", 0)
+            ):
+                have = k
+                break
+        for step in globals_[have:]:
+            marker = index_marker(step.state, task)
+            if marker.exists():
+                log.info("task %d: %s's stage file is gone; its index pass runs again", task, step.name)
+                marker.unlink()
+
+
+def run_global_step(
+    run: RunFolder, config: PipelineConfig, steps, position: int, shards, executor: Executor, quiet: bool, log
+) -> dict:
+    """A global step's index pass (resumable per task), then its global passes (resumable per pass)."""
+    step = steps[position]
+    step._ctx = StepContext(task=-1, seed=config.seed, run_dir=str(run.root))  # prepare() and resolve() see it
+    (step.state / "index").mkdir(parents=True, exist_ok=True)
+    step.prepare()
+    pending = [i for i in range(len(shards)) if not index_marker(step.state, i).exists()]
+    log.info("%s: index pass, %d of %d tasks to run", step.name, len(pending), len(shards))
+    root = str(run.root)
+    executor.run_pass(
+        PassSpec(
+            f"{step.name} index",
+            run_index_task,
+            pending,
+            len(shards),
+            args_of=lambda i: (i, shards[i], config, root, position),
+            describe=lambda i: shards[i].describe(),
+            counts=lambda facts: (facts["docs"], facts["docs"]),
+            resume_hint="re-run the same command to resume",
+        ),
+        log,
+        quiet,
+    )
+    markers = [json.loads(index_marker(step.state, i).read_text()) for i in range(len(shards))]
+    started = time.perf_counter()
+    facts = step.resolve(markers, log)
+    log.info("%s: resolved in %.2f s: %s", step.name, time.perf_counter() - started, json.dumps(facts))
+    return facts
 
 
 def _merge(parts: list[Path], target: Path, schema) -> int:

@@ -43,6 +43,9 @@ class IdDigest:
         return f"{int(self.value):016x}"
 
 
+STATE_CHANGED = "the run's state/ folder changed since the index pass: re-run with --overwrite"
+
+
 def index_marker(state: Path, task: int) -> Path:
     """The index pass's completion marker of `task` (its facts as JSON)."""
     return state / "index" / f"task-{task:05d}.json"
@@ -114,7 +117,7 @@ class GlobalStep(Step):
             if start + batch.num_rows > expected:
                 raise RunError(
                     f"{self.name}: task {task} has more documents than its index pass saw ({expected:,}); "
-                    f"the steps before {self.name} must be deterministic"
+                    f"{STATE_CHANGED}"
                 )
             digest.update(batch.column("id"))
             columns, reasons = self.apply(batch, start)
@@ -124,8 +127,7 @@ class GlobalStep(Step):
         if digest.position != expected or digest.hex != marker.get("ids_digest"):
             raise RunError(
                 f"{self.name}: task {task} saw other documents than its index pass ({digest.position:,} vs "
-                f"{expected:,}, id digest {digest.hex} vs {marker.get('ids_digest')}); the steps before "
-                f"{self.name} must be deterministic (delete the run's state/ folder or use --overwrite)"
+                f"{expected:,}, id digest {digest.hex} vs {marker.get('ids_digest')}); {STATE_CHANGED}"
             )
 
 

@@ -18,7 +18,7 @@ from concurrent.futures.process import BrokenProcessPool
 PARENT_POLL_SECONDS = 0.5
 # Imported once, in the fork server, so forked workers start with them. pyarrow imports pandas (0.2 s) the
 # first time pa.array() gets a numpy array, so `curator.pipeline.preload` triggers that too.
-WORKER_PRELOAD = ("curator.pipeline.task", "curator.pipeline.stage", "curator.pipeline.preload")
+WORKER_PRELOAD = ("curator.pipeline.task", "curator.pipeline.preload")
 
 
 def _watch_driver() -> None:
@@ -174,24 +174,3 @@ class WorkerPool:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         self.terminate()  # every task has finished or failed by now: idle workers need no orderly shutdown
-
-
-def run_tasks(pool: WorkerPool, fn: Callable, pending: list[int], args_of, describe, on_result, log) -> list[str]:
-    """Run every pending task; call `on_result(result)` for each success and return one line per failure
-    (the traceback goes to `log`). A RunError's own message is the line."""
-    from curator.errors import RunError
-
-    failures = []
-    for i, outcome in pool.outcomes(fn, pending, args_of):
-        if isinstance(outcome, RunError):
-            failures.append(str(outcome))
-            log.error("%s", outcome)
-        elif isinstance(outcome, BrokenProcessPool):
-            failures.append(f"task {i} ({describe(i)}): its worker process died (killed or out of memory)")
-            log.error("task %d: worker died", i, exc_info=outcome)
-        elif isinstance(outcome, Exception):
-            failures.append(f"task {i} ({describe(i)}) failed: {type(outcome).__name__}: {outcome}")
-            log.error("task %d failed", i, exc_info=outcome)
-        else:
-            on_result(outcome)
-    return failures

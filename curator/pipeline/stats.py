@@ -89,6 +89,16 @@ class DocStatsWriter:
         self._writer.write(self._row_batch(batch, False, reasons, step, index))
         self.dropped += batch.num_rows
 
+    def copy_dropped(self, part: Path) -> None:
+        """Append the dropped documents an earlier pass of this task recorded in `part` (same schema)."""
+        import pyarrow.parquet as pq
+
+        pf = pq.ParquetFile(part)
+        for g in range(pf.num_row_groups):
+            table = pf.read_row_group(g)
+            self._writer.write(table)
+            self.dropped += table.num_rows
+
     def close(self) -> None:
         self._writer.close()
 

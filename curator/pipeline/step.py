@@ -133,14 +133,18 @@ class Step(BaseModel):
 
 
 def chain_steps(
-    batches: Iterator[pa.RecordBatch], steps: list[Step], ctx: StepContext, wrap: Callable | None = None
+    batches: Iterator[pa.RecordBatch],
+    steps: list[Step],
+    ctx: StepContext,
+    wrap: Callable | None = None,
+    first: int = 1,
 ) -> list[Iterator[pa.RecordBatch]]:
-    """Set each step up with its own view of `ctx` (its 1-based position) and stream `batches` through the
-    steps in order; `wrap` (e.g. a meter) wraps the input and every step's output. Returns the stage
-    iterators, input first: the last one yields what the steps let through. The one reader -> steps chain
-    of both the task pass and a global step's index pass."""
+    """Set each step up with its own view of `ctx` (its 1-based pipeline position, `first` for steps[0])
+    and stream `batches` through the steps in order; `wrap` (e.g. a meter) wraps the input and every step's
+    output. Returns the stage iterators, input first: the last one yields what the steps let through. The
+    one source -> steps chain of every pass."""
     stages = [wrap(batches) if wrap else batches]
-    for i, step in enumerate(steps, start=1):
+    for i, step in enumerate(steps, start=first):
         step.setup(ctx.for_step(i))
         out = step(stages[-1])
         stages.append(wrap(out) if wrap else out)

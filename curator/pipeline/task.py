@@ -1,53 +1,39 @@
-"""Run one task: read a shard, stream it through the steps, write output, stats, rejects, then the marker."""
+"""The two task functions an executor runs: a global step's index pass and the final pass of one task.
+
+A task reads its shard once (see curator.pipeline.segments): the index pass of the first global step reads
+the input, every later pass reads the stage file the previous one left. What each pass dropped or rejected
+is recorded beside its index marker; the final pass merges it all into the task's stats parts, writes the
+output, and checks that every record of the shard is kept, dropped with a reason, or rejected. Output
+shards and stats parts appear only complete; the completion marker last.
+"""
 
 from __future__ import annotations
 
 import json
-import logging
-import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
 import pyarrow as pa
 
 from curator.errors import RunError
 from curator.io.atomic import AtomicParquetWriter
-from curator.io.readers import open_reader
-from curator.io.rejects import Reject, RejectSink
+from curator.io.rejects import RejectSink
 from curator.io.sources import Shard
 from curator.io.writer import ShardedParquetWriter
 from curator.pipeline.config import PipelineConfig
-from curator.pipeline.global_step import bind_global_steps
+from curator.pipeline.global_step import bind_global_steps, index_marker
 from curator.pipeline.run_folder import RunFolder, write_atomic
+from curator.pipeline.segment_pass import (
+    SegmentPass,
+    SegmentRecord,
+    close_logger,
+    read_index_marker,
+    reject_logger,
+    task_logger,
+)
+from curator.pipeline.segments import StageWriter, plan_segments, segment_part
 from curator.pipeline.stats import STEPS_SCHEMA, DocStatsWriter, docs_schema
-from curator.pipeline.step import StepContext, chain_steps
+from curator.pipeline.step import StepContext
 from curator.schema import DOCUMENT_SCHEMA, validate_documents
-from curator.text.bytes import total_bytes
-
-MAX_LOGGED_REJECTS = 200
-
-
-class Meter:
-    """Wraps a batch iterator; counts rows and text bytes and the wall time spent producing them."""
-
-    def __init__(self, inner: Iterator[pa.RecordBatch]):
-        self._inner = inner
-        self.rows = 0
-        self.bytes = 0
-        self.seconds = 0.0
-
-    def __iter__(self):
-        return self
-
-    def __next__(self) -> pa.RecordBatch:
-        t0 = time.perf_counter()
-        try:
-            batch = next(self._inner)
-        finally:
-            self.seconds += time.perf_counter() - t0
-        self.rows += batch.num_rows
-        self.bytes += total_bytes(batch.column("text"))
-        return batch
 
 
 @dataclass
@@ -70,34 +56,58 @@ class TaskResult:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k != "skipped"}, skipped=True)
 
 
-def _task_logger(run: RunFolder, task: int) -> logging.Logger:
-    logger = logging.getLogger(f"curator.task.{task}")
-    logger.handlers.clear()
-    logger.propagate = False
-    handler = logging.FileHandler(run.task_log(task), mode="w")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    return logger
+def run_index_task(task: int, shard: Shard, config: PipelineConfig, run_root: str, position: int) -> dict:
+    """Stream one task through the segment that ends at the global step at `position`: its survivors go to
+    the step's stage file and its `index()`; drops, rejects and step rows are kept beside the index marker."""
+    run = RunFolder(run_root)
+    steps = config.build_steps()
+    bind_global_steps(steps, run)
+    segment = next(s for s in plan_segments(steps) if s.feeds == position)
+    target = steps[position]
+    log = task_logger(run, task)
+    log.info("pass %d: index of %s", segment.index, target.state.name)
+    docs = DocStatsWriter(segment_part(target.state, "docs", task), docs_schema(steps))
+    rejects = None
+    if segment.reads_input:
+        rejects = RejectSink(segment_part(target.state, "rejects", task), on_reject=reject_logger(log))
+    stage = StageWriter(target.state, task)
+    ctx = StepContext(task=task, seed=config.seed, run_dir=run_root, on_drop=docs.write_dropped)
+    sinks = [s for s in (stage, docs, rejects) if s is not None]
+    flow = None
+    try:
+        flow = SegmentPass(task, shard, config, run, steps, segment, ctx, rejects)
+        target.setup(ctx.for_step(position + 1))
+        facts = target.index_task(stage.tee(flow.survivors()), task)
+        record = flow.finish(stage.rows, f"{target.name}'s stage file")
+        parts = stage.close()
+        docs.close()
+        if rejects is not None:
+            rejects.close()
+    except BaseException:
+        for sink in sinks:
+            sink.abort()
+        raise
+    finally:
+        if flow is not None:
+            flow.teardown()
+        target.teardown()
+        close_logger(log)
+    facts = {"task": task, "shard": shard.describe(), **facts, "stage_parts": parts, "segment": asdict(record)}
+    write_atomic(index_marker(target.state, task), json.dumps(facts, indent=1))
+    return facts
 
 
 def run_task(task: int, shard: Shard, config: PipelineConfig, run_root: str) -> TaskResult:
-    """Process one shard end to end. Output shards and stats parts appear only complete; the marker last."""
+    """The final pass of one task: the last segment into output/, then the task's merged stats and marker."""
     run = RunFolder(run_root)
     run.clean_task(task)
-    log = _task_logger(run, task)
-    started = time.perf_counter()
+    log = task_logger(run, task)
     steps = config.build_steps()
     bind_global_steps(steps, run)
-    logged = 0
-
-    def on_reject(r: Reject) -> None:
-        nonlocal logged
-        if logged < MAX_LOGGED_REJECTS:
-            log.warning("reject %s: %s: %s", r.location(), r.reason, r.detail)
-        logged += 1
-
-    rejects = RejectSink(run.rejects_part(task), on_reject=on_reject)
+    *earlier, last = plan_segments(steps)
+    log.info("pass %d: output", last.index)
+    records = [SegmentRecord.from_json(read_index_marker(steps[s.feeds], task)["segment"]) for s in earlier]
+    rejects = RejectSink(run.rejects_part(task), on_reject=reject_logger(log))
     docs = DocStatsWriter(run.docs_part(task), docs_schema(steps))
     out = ShardedParquetWriter(
         run.output,
@@ -108,12 +118,16 @@ def run_task(task: int, shard: Shard, config: PipelineConfig, run_root: str) -> 
         config.output.compression_level,
     )
     ctx = StepContext(task=task, seed=config.seed, run_dir=run_root, on_drop=docs.write_dropped)
-    writers = (out, docs, rejects)
+    flow = None
     try:
-        reader = open_reader(shard, config.reader.limits(), rejects)
-        meters = chain_steps(iter(reader), steps, ctx, Meter)
+        for segment in earlier:  # what the earlier passes dropped and rejected, in pipeline order
+            state = steps[segment.feeds].state
+            docs.copy_dropped(segment_part(state, "docs", task))
+            if segment.reads_input:
+                rejects.copy_from(segment_part(state, "rejects", task))
+        flow = SegmentPass(task, shard, config, run, steps, last, ctx, rejects if last.reads_input else None)
         names = DOCUMENT_SCHEMA.names
-        for batch in meters[-1]:
+        for batch in flow.survivors():
             documents = batch.select(names)
             try:
                 validate_documents(documents)
@@ -123,93 +137,55 @@ def run_task(task: int, shard: Shard, config: PipelineConfig, run_root: str) -> 
                 ) from None
             out.write(documents)
             docs.write_kept(batch)
-        rejected_docs = rejects.docs_lost
-        step_rows = _step_rows(task, steps, meters, ctx, reader.records, rejects)
-        _check_task(task, shard, reader.records, rejected_docs, meters, steps, ctx, out.rows, docs)
+        records.append(flow.finish(out.rows, "the writer"))
+        _check_segments(task, shard, records, docs)
         outputs = [p.name for p in out.close()]
         docs.close()
         rejects.close()
         steps_writer = AtomicParquetWriter(run.steps_part(task), STEPS_SCHEMA)
-        steps_writer.write(pa.RecordBatch.from_pylist(step_rows, schema=STEPS_SCHEMA))
+        rows = [row for record in records for row in record.steps]
+        steps_writer.write(pa.RecordBatch.from_pylist(rows, schema=STEPS_SCHEMA))
         steps_writer.close()
         log.info(
-            "done: %d records, %d kept, %d dropped, %d rejected", reader.records, out.rows, docs.dropped, rejected_docs
+            "done: %d records, %d kept, %d dropped, %d rejected",
+            records[0].records,
+            out.rows,
+            docs.dropped,
+            rejects.docs_lost,
         )
     except BaseException:
-        for w in writers:
+        for w in (out, docs, rejects):
             w.abort()
         raise
     finally:
-        for step in steps:
-            step.teardown()
-        for handler in log.handlers:
-            handler.close()
+        if flow is not None:
+            flow.teardown()
+        close_logger(log)
     result = TaskResult(
         task=task,
         shard=shard.describe(),
-        records=reader.records,
-        rejected_docs=rejected_docs,
+        records=records[0].records,
+        rejected_docs=rejects.docs_lost,
         rejects=rejects.count,
         kept=out.rows,
         dropped=docs.dropped,
         outputs=outputs,
-        seconds=round(time.perf_counter() - started, 3),
+        seconds=round(sum(r.seconds for r in records), 3),
     )
     write_atomic(run.marker(task), json.dumps(asdict(result), indent=1))
     return result
 
 
-def _step_rows(task, steps, meters, ctx: StepContext, records: int, rejects: RejectSink) -> list[dict]:
-    read = meters[0]
-    rows = [
-        dict(
-            task=task,
-            step_index=0,
-            step="read",
-            rows_in=records,
-            rows_out=read.rows,
-            rows_dropped=records - read.rows,
-            dropped_by_reason=sorted(rejects.by_reason.items()),
-            bytes_in=read.bytes,
-            bytes_out=read.bytes,
-            seconds=read.seconds,
-        )
-    ]
-    for i, step in enumerate(steps, start=1):
-        before, after = meters[i - 1], meters[i]
-        dropped = ctx.dropped.get(i, {})
-        rows.append(
-            dict(
-                task=task,
-                step_index=i,
-                step=step.name,
-                rows_in=before.rows,
-                rows_out=after.rows,
-                rows_dropped=sum(dropped.values()),
-                dropped_by_reason=sorted(dropped.items()),
-                bytes_in=before.bytes,
-                bytes_out=after.bytes,
-                seconds=max(after.seconds - before.seconds, 0.0),
-            )
-        )
-    return rows
-
-
-def _check_task(task, shard, records, rejected_docs, meters, steps, ctx, written, docs) -> None:
-    """Every record is kept, dropped with a reason, or rejected; otherwise the task fails loudly."""
+def _check_segments(task: int, shard: Shard, records: list[SegmentRecord], docs: DocStatsWriter) -> None:
+    """Each pass started with the documents the one before it ended with, and the stats hold every document
+    the reader yielded (kept or dropped)."""
     problems = []
-    if records != meters[0].rows + rejected_docs:
-        problems.append(f"reader saw {records} records but yielded {meters[0].rows} and rejected {rejected_docs}")
-    for i, step in enumerate(steps, start=1):
-        dropped = sum(ctx.dropped.get(i, {}).values())
-        if meters[i - 1].rows != meters[i].rows + dropped:
+    for k in range(1, len(records)):
+        if records[k].rows_in != records[k - 1].rows_out:
             problems.append(
-                f"step {i} '{step.name}' took {meters[i - 1].rows} rows, gave {meters[i].rows} and "
-                f"reported {dropped} dropped: {meters[i - 1].rows - meters[i].rows - dropped} unaccounted"
+                f"pass {k} read {records[k].rows_in} documents, pass {k - 1} left {records[k - 1].rows_out}"
             )
-    if written != meters[-1].rows:
-        problems.append(f"{meters[-1].rows} rows reached the writer but {written} were written")
-    if docs.kept + docs.dropped != meters[0].rows:
-        problems.append(f"stats hold {docs.kept + docs.dropped} documents, the reader yielded {meters[0].rows}")
+    if docs.kept + docs.dropped != records[0].rows_in:
+        problems.append(f"stats hold {docs.kept + docs.dropped} documents, the reader yielded {records[0].rows_in}")
     if problems:
         raise RunError(f"task {task} ({shard.describe()}): documents unaccounted for: " + "; ".join(problems))

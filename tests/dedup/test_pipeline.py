@@ -180,10 +180,42 @@ class _Unstable(Step):
         return batch.filter(pa.array(keep))
 
 
-def test_non_deterministic_steps_before_dedup_are_caught(tmp_path):
+def test_steps_before_a_global_step_run_once(tmp_path):
+    """The input is read and transformed once: a step that would drop another row on every pass drops one
+    row in all, and the accounting holds (the old engine re-ran it for the index and the filter pass)."""
+    import pyarrow.parquet as pq
+
     write_jsonl(tmp_path / "in.jsonl", base_docs(20))
     config = {"inputs": [{"path": str(tmp_path / "in.jsonl")}], "steps": ["test_unstable", "exact_dedup"]}
-    with pytest.raises(RunError, match="must be deterministic"):
+    _Unstable._passes = 0
+    summary = run_pipeline(parse_pipeline(config), tmp_path / "run", workers=1, quiet=True)
+    assert _Unstable._passes == 1  # one batch, one pass
+    docs = pq.read_table(tmp_path / "run" / "stats" / "docs.parquet").to_pylist()
+    assert len(docs) == 20 and summary.records == 20
+    assert sum(d["drop_reason"] == "unstable" for d in docs) == 1
+    assert summary.kept + summary.dropped == 20
+    assert not (tmp_path / "run" / "state" / "01-exact_dedup" / "input").exists()  # stage files removed
+
+
+def test_a_changed_stage_file_is_caught(tmp_path):
+    """The filter pass checks the documents it reads against the index pass (count and id digest)."""
+    import pyarrow as pa
+
+    write_jsonl(tmp_path / "in.jsonl", base_docs(20))
+    config = {
+        "inputs": [{"path": str(tmp_path / "in.jsonl")}],
+        "steps": ["exact_dedup"],
+        "executor": {"keep_stage_files": True},
+    }
+    run_pipeline(parse_pipeline(config), tmp_path / "run", workers=1, quiet=True)
+    stage = tmp_path / "run" / "state" / "00-exact_dedup" / "input" / "task-00000-0000.arrow"
+    with pa.OSFile(str(stage)) as fh:
+        table = pa.ipc.open_file(fh).read_all()
+    table = table.take(pa.array(range(table.num_rows - 1, -1, -1)))  # same documents, another order
+    with pa.OSFile(str(stage), "wb") as fh, pa.ipc.new_file(fh, table.schema) as writer:
+        writer.write_table(table)
+    (tmp_path / "run" / "completions" / "task-00000.json").unlink()
+    with pytest.raises(RunError, match="state/ folder changed since the index pass"):
         run_pipeline(parse_pipeline(config), tmp_path / "run", workers=1, quiet=True)
 
 

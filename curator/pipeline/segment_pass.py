@@ -1,0 +1,210 @@
+"""One task's pass through one segment of the steps: its source, the metered step chain and its accounting."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from curator.errors import RunError
+from curator.io.readers import open_reader
+from curator.io.rejects import Reject, RejectSink
+from curator.io.sources import Shard
+from curator.pipeline.global_step import index_marker
+from curator.pipeline.run_folder import RunFolder
+from curator.pipeline.segments import Segment, read_stage
+from curator.pipeline.step import Step, StepContext, chain_steps
+from curator.text.bytes import total_bytes
+
+MAX_LOGGED_REJECTS = 200
+
+
+class Meter:
+    """Wraps a batch iterator; counts rows and text bytes and the wall time spent producing them."""
+
+    def __init__(self, inner: Iterator[pa.RecordBatch]):
+        self._inner = inner
+        self.rows = 0
+        self.bytes = 0
+        self.seconds = 0.0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> pa.RecordBatch:
+        t0 = time.perf_counter()
+        try:
+            batch = next(self._inner)
+        finally:
+            self.seconds += time.perf_counter() - t0
+        self.rows += batch.num_rows
+        self.bytes += total_bytes(batch.column("text"))
+        return batch
+
+
+@dataclass
+class SegmentRecord:
+    """What one task's pass through one segment did; kept in the index marker until the last pass merges it."""
+
+    records: int = 0  # input records the reader saw (first segment only)
+    rejected_docs: int = 0  # documents lost to rejects (first segment only)
+    rejects: int = 0  # reject rows written (first segment only)
+    rows_in: int = 0  # documents entering the segment's first step
+    rows_out: int = 0  # documents leaving its last step
+    dropped: int = 0  # documents its steps dropped
+    steps: list[dict] = field(default_factory=list)  # its rows of the steps table
+    seconds: float = 0.0
+
+    @classmethod
+    def from_json(cls, data: dict) -> SegmentRecord:
+        rows = [{**r, "dropped_by_reason": [tuple(kv) for kv in r["dropped_by_reason"]]} for r in data["steps"]]
+        return cls(**{**data, "steps": rows})
+
+
+def task_logger(run: RunFolder, task: int) -> logging.Logger:
+    """The task's log file (appended to by each of its passes)."""
+    logger = logging.getLogger(f"curator.task.{task}")
+    logger.handlers.clear()
+    logger.propagate = False
+    handler = logging.FileHandler(run.task_log(task), mode="a")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    return logger
+
+
+def close_logger(log: logging.Logger) -> None:
+    for handler in log.handlers:
+        handler.close()
+
+
+def reject_logger(log: logging.Logger):
+    """on_reject callback: log the first MAX_LOGGED_REJECTS rejects of a pass."""
+    logged = 0
+
+    def on_reject(r: Reject) -> None:
+        nonlocal logged
+        if logged < MAX_LOGGED_REJECTS:
+            log.warning("reject %s: %s: %s", r.location(), r.reason, r.detail)
+        logged += 1
+
+    return on_reject
+
+
+def read_index_marker(step, task: int) -> dict:
+    """The index marker of `task` for the global step `step`; a RunError when the pass never finished."""
+    path = index_marker(step.state, task)
+    if not path.exists():
+        raise RunError(f"{step.name}: task {task} was never indexed ({step.state}); re-run to rebuild the state")
+    return json.loads(path.read_text())
+
+
+class SegmentPass:
+    """Streams one task through `steps[segment.start:segment.stop]`, from the reader (first segment) or from
+    the stage file of the global step the segment starts with; `finish` checks and returns its record."""
+
+    def __init__(
+        self,
+        task: int,
+        shard: Shard,
+        config,
+        run: RunFolder,
+        steps: list[Step],
+        segment: Segment,
+        ctx: StepContext,
+        rejects: RejectSink | None,
+    ):
+        self.task, self.shard, self.segment, self.ctx = task, shard, segment, ctx
+        self.steps = steps[segment.start : segment.stop]
+        self.rejects = rejects
+        self.reader = None
+        self.started = time.perf_counter()
+        if segment.reads_input:
+            self.reader = open_reader(shard, config.reader.limits(), rejects)
+            source = iter(self.reader)
+        else:
+            owner = steps[segment.start]  # the global step whose filter pass starts this segment
+            source = read_stage(owner.state, task, read_index_marker(owner, task)["stage_parts"])
+        self.meters = chain_steps(source, self.steps, ctx, Meter, first=segment.start + 1)
+
+    def survivors(self) -> Iterator[pa.RecordBatch]:
+        return self.meters[-1]
+
+    def finish(self, written: int, where: str) -> SegmentRecord:
+        """Check that every document entering the segment left it, was dropped with a reason, or was rejected
+        (and that `written` rows reached `where`); the segment's record."""
+        meters, ctx = self.meters, self.ctx
+        problems = []
+        record = SegmentRecord(rows_in=meters[0].rows, rows_out=meters[-1].rows)
+        if self.reader is not None:
+            record.records = self.reader.records
+            record.rejected_docs, record.rejects = self.rejects.docs_lost, self.rejects.count
+            if record.records != record.rows_in + record.rejected_docs:
+                problems.append(
+                    f"reader saw {record.records} records but yielded {record.rows_in} and rejected "
+                    f"{record.rejected_docs}"
+                )
+        for j, step in enumerate(self.steps):
+            position = self.segment.start + 1 + j
+            dropped = sum(ctx.dropped.get(position, {}).values())
+            record.dropped += dropped
+            if meters[j].rows != meters[j + 1].rows + dropped:
+                problems.append(
+                    f"step {position} '{step.name}' took {meters[j].rows} rows, gave {meters[j + 1].rows} and "
+                    f"reported {dropped} dropped: {meters[j].rows - meters[j + 1].rows - dropped} unaccounted"
+                )
+        if written != record.rows_out:
+            problems.append(f"{record.rows_out} rows reached {where} but {written} were written")
+        if problems:
+            raise RunError(
+                f"task {self.task} ({self.shard.describe()}): documents unaccounted for: " + "; ".join(problems)
+            )
+        record.steps = self._step_rows()
+        record.seconds = round(time.perf_counter() - self.started, 3)
+        return record
+
+    def _step_rows(self) -> list[dict]:
+        rows = []
+        if self.reader is not None:
+            read = self.meters[0]
+            rows.append(
+                dict(
+                    task=self.task,
+                    step_index=0,
+                    step="read",
+                    rows_in=self.reader.records,
+                    rows_out=read.rows,
+                    rows_dropped=self.reader.records - read.rows,
+                    dropped_by_reason=sorted(self.rejects.by_reason.items()),
+                    bytes_in=read.bytes,
+                    bytes_out=read.bytes,
+                    seconds=read.seconds,
+                )
+            )
+        for j, step in enumerate(self.steps):
+            position = self.segment.start + 1 + j
+            before, after = self.meters[j], self.meters[j + 1]
+            dropped = self.ctx.dropped.get(position, {})
+            rows.append(
+                dict(
+                    task=self.task,
+                    step_index=position,
+                    step=step.name,
+                    rows_in=before.rows,
+                    rows_out=after.rows,
+                    rows_dropped=sum(dropped.values()),
+                    dropped_by_reason=sorted(dropped.items()),
+                    bytes_in=before.bytes,
+                    bytes_out=after.bytes,
+                    seconds=max(after.seconds - before.seconds, 0.0),
+                )
+            )
+        return rows
+
+    def teardown(self) -> None:
+        for step in self.steps:
+            step.teardown()
