@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -11,10 +13,10 @@ import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
 from curator.buckets.decompose import decompose, gather_sequences
-from curator.buckets.shards import BucketShardWriter
+from curator.buckets.shards import BUCKETS_DIR, BucketShardWriter, bucket_dir
 from curator.buckets.tokenize import TOKENS_COLUMN, TokenSink
 from curator.errors import RunError
-from curator.pipeline.run_folder import RunFolder
+from curator.io.atomic import TMP_PREFIX
 from curator.pipeline.step import register_step, with_columns
 from curator.text.hashing import seeded_hash
 
@@ -43,7 +45,8 @@ class DatasetDecomposition(TokenSink):
     long_docs: Literal["olmo", "random"] = Field(
         "olmo", description="documents over 2**max_bucket: olmo = full-context pieces first; random = Apple's"
     )
-    writes: ClassVar[str] = "buckets"
+    writes: ClassVar[str] = BUCKETS_DIR
+    side_outputs: ClassVar[tuple[str, ...]] = (BUCKETS_DIR,)
 
     @model_validator(mode="after")
     def _ordered(self):
@@ -51,13 +54,19 @@ class DatasetDecomposition(TokenSink):
             raise ValueError(f"min_bucket ({self.min_bucket}) is above max_bucket ({self.max_bucket})")
         return self
 
+    def clean_task_outputs(self, run_dir: Path, task: int) -> None:
+        folder = bucket_dir(run_dir, task)
+        for path in (folder, folder.with_name(TMP_PREFIX + folder.name)):
+            shutil.rmtree(path, ignore_errors=True)
+
     def describe(self) -> str:
         return f"buckets 2^{self.min_bucket}..2^{self.max_bucket} tokens, long documents: {self.long_docs}"
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         if self.ctx.run_dir is None:
             raise RunError("dataset_decomposition writes bucket shards into a run folder; run it in a pipeline")
-        self._writer = BucketShardWriter(RunFolder(self.ctx.run_dir).bucket_dir(self.ctx.task))
+        self.ctx.output_dir(BUCKETS_DIR)
+        self._writer = BucketShardWriter(bucket_dir(self.ctx.run_dir, self.ctx.task))
         for batch in batches:
             out = self._decompose_batch(batch)
             if out.num_rows:

@@ -23,6 +23,14 @@ from curator.errors import RunError
 from curator.io.atomic import TMP_PREFIX
 from curator.pipeline.run_folder import RunFolder
 
+BUCKETS_DIR = "buckets"  # the run folder's side output of dataset_decomposition
+
+
+def bucket_dir(run_dir: str | Path, task: int) -> Path:
+    """Dataset Decomposition shards of `task` in a run folder."""
+    return Path(run_dir) / BUCKETS_DIR / f"task-{task:05d}"
+
+
 PIECES_SCHEMA = pa.schema(
     [
         pa.field("bucket", pa.int8(), nullable=False),  # the sequence holds 2**bucket tokens
@@ -117,12 +125,12 @@ class BucketStore:
     def __init__(self, run_dir: str | Path):
         self.root = Path(run_dir)
         run = RunFolder(self.root)
-        if not run.buckets.is_dir():
+        if not (self.root / BUCKETS_DIR).is_dir():
             raise RunError(f"{self.root} has no buckets/ folder: run a pipeline with a `dataset_decomposition` step")
         self._run = run
         self._parts: dict[int, list[_Part]] = {}
         self.dtype: np.dtype | None = None
-        for task_dir in sorted(run.buckets.glob("task-*")):
+        for task_dir in sorted((self.root / BUCKETS_DIR).glob("task-*")):
             task = int(task_dir.name.split("-")[1])
             if not run.is_done(task):
                 continue  # an interrupted task: not part of the run until it is redone
@@ -178,7 +186,7 @@ class BucketStore:
         """Provenance of every sequence (bucket, seq over the run, source, id, offset), in store order."""
         tables = []
         for task in sorted({part.task for parts in self._parts.values() for part in parts}):
-            t = pq.read_table(self._run.bucket_dir(task) / "pieces.parquet")  # each task's file read once
+            t = pq.read_table(bucket_dir(self.root, task) / "pieces.parquet")  # each task's file read once
             first = np.zeros(32, np.int64)  # per bucket: the run-wide index of this task's first sequence
             for b, parts in self._parts.items():
                 for part, start in zip(parts, self._starts[b][:-1], strict=True):

@@ -16,10 +16,11 @@ from curator.loader.holdout import HELDOUT_DIR
 from curator.loader.mixture import BucketsSource, DomainConfig, MixtureConfig, PathSource, RunSource
 from curator.loader.select_ids import count_selected, ids_digest, select_ids, write_ids
 from curator.loader.store import STORE_META, TokenStore, file_sha256, shard_name, write_store_meta
+from curator.loader.token_step import TOKENS_DIR
 from curator.pipeline.config import PipelineConfig, parse_pipeline
 from curator.pipeline.executor import run_pipeline
 from curator.pipeline.plan import plan_tasks
-from curator.pipeline.run_folder import RunFolder, require_run_folder
+from curator.pipeline.run_folder import require_run_folder
 from curator.stats.views import run_names
 
 DROP_REASON = "not_in_domain"
@@ -211,10 +212,10 @@ def _check_same_build(folder: Path, config: PipelineConfig, domain: DomainConfig
 def _published_shards(folder: Path, tasks: int, dtype: np.dtype, sub: str | None = None) -> list[dict]:
     """The shards of a finished domain run in task order (file, tokens, docs), checked against their offsets;
     `sub`: those of a subfolder of tokens/ (heldout)."""
-    run = RunFolder(folder)
+    root = folder / TOKENS_DIR
     shards = []
     for task in range(tasks):
-        path = (run.tokens / sub if sub else run.tokens) / shard_name(task, dtype)
+        path = (root / sub if sub else root) / shard_name(task, dtype)
         docs_path = path.with_name(path.name.rsplit(".", 1)[0] + ".docs.npy")
         if not path.is_file() or not docs_path.is_file():
             raise RunError(f"{folder}: task {task} is marked done but its token shard {path.name} is missing; "

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from curator.buckets.shards import BUCKETS_DIR
 from curator.errors import ConfigError, RunError
 from curator.io.atomic import TMP_PREFIX
 from curator.loader.holdout import HELDOUT_DIR, heldout_sequences
@@ -54,13 +55,13 @@ def copy_buckets(
     except ConfigError as exc:
         raise ConfigError(f"domain '{domain}': buckets run {exc}") from None
     run = RunFolder(root)
-    if not run.buckets.is_dir():
+    if not (run.root / BUCKETS_DIR).is_dir():
         raise ConfigError(f"domain '{domain}': {root} has no buckets/; give a run ending with dataset_decomposition")
     _check_tokenizer(domain, root, tokenizer)
     dtype = np.dtype(tokenizer["dtype"]).newbyteorder("<")
     out = folder / "tokens"
     shards, held, expected = [], [], set()
-    for task_dir in sorted(run.buckets.glob("task-*")):
+    for task_dir in sorted((run.root / BUCKETS_DIR).glob("task-*")):
         task = int(task_dir.name.split("-")[1])
         if not run.is_done(task):
             continue

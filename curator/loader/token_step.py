@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -11,10 +12,24 @@ from pydantic import Field, PrivateAttr
 
 from curator.buckets.tokenize import TOKENS_COLUMN, TokenSink
 from curator.errors import RunError
+from curator.io.atomic import TMP_PREFIX
 from curator.loader.holdout import HELDOUT_DIR, heldout_mask
 from curator.loader.store import DTYPE_OF, TokenShardWriter
-from curator.pipeline.run_folder import RunFolder
 from curator.pipeline.step import register_step
+
+TOKENS_DIR = "tokens"  # the run folder's side output of token_store
+
+
+def token_files(run_dir: str | Path, task: int) -> list[Path]:
+    """Token store shards of `task` in a run folder (heldout/ too), published or temporary."""
+    tokens = Path(run_dir) / TOKENS_DIR
+    if not tokens.is_dir():
+        return []
+    name = f"task-{task:05d}."
+    folders = [tokens] + [p for p in tokens.iterdir() if p.is_dir()]
+    return sorted(
+        p for f in folders for p in f.iterdir() if p.is_file() and p.name.startswith((name, TMP_PREFIX + name))
+    )
 
 
 @register_step
@@ -23,7 +38,7 @@ class TokenStoreStep(TokenSink):
     to RUN/tokens/task-TTTTT.u16|u32 plus the document end offsets (task-TTTTT.docs.npy).
 
     Needs a `tokenize` step before it and must be the last step (what it writes is what trains). The shard is
-    published when the task's last batch is written; a redone task's shard is removed first (RunFolder.clean_task).
+    published when the task's last batch is written; a redone task's shard is removed first (clean_task_outputs).
     With `holdout` > 0 the documents whose id hashes below it go to RUN/tokens/heldout/ shards instead (the
     validation documents; curator.loader.holdout). Keeps every document in output/ either way. Memory: one
     batch of tokens plus 8 bytes per document of the task.
@@ -36,6 +51,7 @@ class TokenStoreStep(TokenSink):
     )
     holdout: float = Field(0.0, ge=0, lt=0.5, description="share of documents (by id hash) written as held-out")
     writes: ClassVar[str] = "the store"
+    side_outputs: ClassVar[tuple[str, ...]] = (TOKENS_DIR,)
     _heldout = PrivateAttr(default=None)  # the held-out shard writer while a task runs
 
     def describe(self) -> str:
@@ -47,6 +63,10 @@ class TokenStoreStep(TokenSink):
         if self.holdout:
             self._heldout = TokenShardWriter(folder / HELDOUT_DIR, self.ctx.task, dtype)
 
+    def clean_task_outputs(self, run_dir: Path, task: int) -> None:
+        for path in token_files(run_dir, task):
+            path.unlink()
+
     def teardown(self) -> None:
         if self._heldout is not None:
             self._heldout.abort()
@@ -56,7 +76,7 @@ class TokenStoreStep(TokenSink):
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         if self.ctx.run_dir is None:
             raise RunError("token_store writes token shards into a run folder; run it in a pipeline")
-        folder = RunFolder(self.ctx.run_dir).tokens
+        folder = self.ctx.output_dir(TOKENS_DIR)
         if self.dtype is not None:
             self._open(folder, DTYPE_OF[self.dtype])
         for batch in batches:

@@ -13,7 +13,7 @@ from curator.io.atomic import TMP_PREFIX, write_text_atomic
 from curator.io.run_marker import RUN_MARKER, is_run_folder
 from curator.pipeline.run_lock import LOCK_NAME, RunLock
 
-# Everything curator itself creates at the top of a run folder; `--overwrite` removes these and nothing else.
+# What curator itself creates at the top of a run folder, besides the steps' side outputs (run_entries()).
 RUN_ENTRIES = (
     "config.yaml",
     "plan.json",
@@ -23,19 +23,26 @@ RUN_ENTRIES = (
     "completions",
     "logs",
     "state",
-    "buckets",
-    "tokens",
-    "reports",
-    "compare",
-    "contamination",
+    "reports",  # curator stats --report
+    "compare",  # curator stats --compare
+    "contamination",  # curator contamination
     "checkpoints",  # training runs (curator train)
     RUN_MARKER,
 )
 
 
+def run_entries() -> tuple[str, ...]:
+    """Every top-level name curator may create in a run folder: RUN_ENTRIES plus each registered step's
+    `side_outputs`. `--overwrite` removes these and nothing else."""
+    from curator.pipeline.step import registered_steps
+
+    sides = sorted({name for cls in registered_steps().values() for name in cls.side_outputs})
+    return RUN_ENTRIES + tuple(n for n in sides if n not in RUN_ENTRIES)
+
+
 def _foreign_entries(path: Path) -> list[str]:
     """Names in `path` that curator did not create."""
-    own = set(RUN_ENTRIES) | {LOCK_NAME}
+    own = set(run_entries()) | {LOCK_NAME}
     return sorted(p.name for p in path.iterdir() if p.name not in own and not p.name.startswith(TMP_PREFIX))
 
 
@@ -67,8 +74,6 @@ class RunFolder:
         self.completions = self.root / "completions"
         self.logs = self.root / "logs"
         self.state = self.root / "state"
-        self.buckets = self.root / "buckets"
-        self.tokens = self.root / "tokens"
         self.docs_table = self.stats / "docs.parquet"
         self.steps_table = self.stats / "steps.parquet"
         self.rejects_table = self.rejects / "rejects.parquet"
@@ -88,20 +93,6 @@ class RunFolder:
     def rejects_part(self, task: int) -> Path:
         return self.parts / f"rejects-{task:05d}.parquet"
 
-    def bucket_dir(self, task: int) -> Path:
-        """Dataset Decomposition shards of `task` (see curator.buckets.shards)."""
-        return self.buckets / f"task-{task:05d}"
-
-    def token_files(self, task: int) -> list[Path]:
-        """Token store shards of `task` (see curator.loader.store), published or temporary."""
-        if not self.tokens.is_dir():
-            return []
-        name = f"task-{task:05d}."
-        folders = [self.tokens] + [p for p in self.tokens.iterdir() if p.is_dir()]  # heldout/ too
-        return sorted(
-            p for f in folders for p in f.iterdir() if p.is_file() and p.name.startswith((name, TMP_PREFIX + name))
-        )
-
     def marker(self, task: int) -> Path:
         return self.completions / f"task-{task:05d}.json"
 
@@ -118,8 +109,9 @@ class RunFolder:
     def read_marker(self, task: int) -> dict:
         return json.loads(self.marker(task).read_text())
 
-    def clean_task(self, task: int) -> None:
-        """Remove whatever an interrupted attempt of `task` left, so a redo cannot duplicate rows."""
+    def clean_task(self, task: int, steps=()) -> None:
+        """Remove whatever an interrupted attempt of `task` left (in output/, the stats parts and the `steps`'
+        side outputs), so a redo cannot duplicate rows."""
         prefix = self.output_prefix(task)
         if self.output.exists():
             for p in self.output.iterdir():
@@ -128,11 +120,8 @@ class RunFolder:
         for part in (self.docs_part(task), self.steps_part(task), self.rejects_part(task)):
             part.unlink(missing_ok=True)
             part.with_name(TMP_PREFIX + part.name).unlink(missing_ok=True)
-        folder = self.bucket_dir(task)
-        for path in (folder, folder.with_name(TMP_PREFIX + folder.name)):
-            shutil.rmtree(path, ignore_errors=True)
-        for path in self.token_files(task):
-            path.unlink()
+        for step in steps:
+            step.clean_task_outputs(self.root, task)
 
     # -- run-level ------------------------------------------------------------------------------------
 
@@ -156,7 +145,7 @@ class RunFolder:
         lock = RunLock(self.root).acquire()
         try:
             if overwrite:
-                for name in RUN_ENTRIES:
+                for name in run_entries():
                     path = self.root / name
                     if path.is_dir() and not path.is_symlink():
                         shutil.rmtree(path)

@@ -40,6 +40,14 @@ class StepContext:
     dropped: dict[int | str, dict[str, int]] = field(default_factory=dict)  # step position (or name) -> reason -> rows
     step_index: int | None = None  # 1-based position of the step in the pipeline (steps table's step_index)
 
+    def output_dir(self, name: str) -> Path:
+        """The run folder's `name` folder, created, for a step's side outputs (declared in `side_outputs`)."""
+        if self.run_dir is None:
+            raise ConfigError(f"this step writes into the run folder's {name}/; run it in a pipeline")
+        folder = Path(self.run_dir) / name
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
     def for_step(self, index: int) -> StepContext:
         """This context as seen by the step at 1-based position `index` (drops shared, keyed by position)."""
         return replace(self, step_index=index)
@@ -81,6 +89,9 @@ class Step(BaseModel):
     resources: ClassVar[Resources] = Resources()
     # optional packages the step imports: module name -> pip requirement (checked when the pipeline is loaded)
     packages: ClassVar[dict[str, str]] = {}
+    # top-level folders of the run folder the step writes through `ctx.output_dir` (buckets/, tokens/):
+    # `--overwrite` removes them with the run's own entries; `clean_task_outputs` clears one task's part
+    side_outputs: ClassVar[tuple[str, ...]] = ()
     _ctx: StepContext | None = PrivateAttr(default=None)
 
     def setup(self, ctx: StepContext) -> None:
@@ -88,6 +99,9 @@ class Step(BaseModel):
 
     def teardown(self) -> None:
         """Release what setup() loaded."""
+
+    def clean_task_outputs(self, run_dir: Path, task: int) -> None:
+        """Remove what an interrupted attempt of `task` left in this step's side outputs, before a redo."""
 
     def describe(self) -> str:
         """What a user should see about this step's settings before it runs ('' for nothing)."""

@@ -100,9 +100,9 @@ def run_index_task(task: int, shard: Shard, config: PipelineConfig, run_root: st
 def run_task(task: int, shard: Shard, config: PipelineConfig, run_root: str) -> TaskResult:
     """The final pass of one task: the last segment into output/, then the task's merged stats and marker."""
     run = RunFolder(run_root)
-    run.clean_task(task)
-    log = task_logger(run, task)
     steps = config.build_steps()
+    run.clean_task(task, steps)
+    log = task_logger(run, task)
     bind_global_steps(steps, run)
     *earlier, last = plan_segments(steps)
     log.info("pass %d: output", last.index)

@@ -3,6 +3,7 @@
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -154,3 +155,39 @@ def test_a_plain_script_without_a_main_guard_works_and_says_what_to_add(tmp_path
     guarded = _script(tmp_path, corpus, guarded=True)
     assert guarded.returncode == 0, guarded.stderr
     assert guarded.stdout.strip() == "kept 150" and "RuntimeWarning" not in guarded.stderr
+
+
+def test_side_outputs_come_from_the_steps(tmp_path, corpus):
+    """RunFolder knows no step's folder by name: each step declares its side outputs, writes them through
+    ctx.output_dir, clears a redone task's part, and --overwrite removes them (a user's own file stays)."""
+    from curator.pipeline.run_folder import run_entries
+    from curator.pipeline.step import Step, register_step
+
+    @register_step
+    class SideWriter(Step):
+        """Test step: writes one file per task into the run folder's `side_for_test/`."""
+
+        name = "side_writer_for_test"
+        side_outputs = ("side_for_test",)
+
+        def process(self, batch):
+            with open(self.ctx.output_dir("side_for_test") / f"task-{self.ctx.task}.txt", "a") as fh:
+                fh.write(f"{batch.num_rows}\n")  # appends: a redo without clean_task_outputs would add a line
+            return batch
+
+        def clean_task_outputs(self, run_dir, task):
+            (Path(run_dir) / "side_for_test" / f"task-{task}.txt").unlink(missing_ok=True)
+
+    assert {"buckets", "tokens", "side_for_test"} <= set(run_entries())
+    config = parse_pipeline({"inputs": [{"path": str(corpus)}], "steps": ["side_writer_for_test"]})
+    run = tmp_path / "run"
+    summary = run_pipeline(config, run, workers=1, quiet=True)
+    assert len(list((run / "side_for_test").iterdir())) == summary.tasks
+    (run / "completions" / "task-00000.json").unlink()
+    (run / "side_for_test" / "task-0.txt").write_text("half-written")
+    run_pipeline(config, run, workers=1, quiet=True)  # the redo cleared and rewrote task 0's file
+    assert (run / "side_for_test" / "task-0.txt").read_text() == "50\n"
+    (run / "side_for_test" / "stale.txt").write_text("from an old run")
+    (run / "notes.md").write_text("mine")
+    run_pipeline(config, run, workers=1, overwrite=True, quiet=True)
+    assert (run / "notes.md").read_text() == "mine" and not (run / "side_for_test" / "stale.txt").exists()
