@@ -41,8 +41,8 @@ class ModelLoss(Step):
     length into micro-batches of <= `batch_tokens` padded tokens. Stats: `loss` (mean over `loss_tokens`
     predicted tokens) and `loss_tokens`; a document of fewer than 2 tokens has nothing to predict: null loss,
     0 tokens, `loss_skip` = 'too_short'. Keeps every document.
-    In a run folder, each task's losses are also kept under state/model_loss-cache/ (20 B per document) so
-    the passes of a later global step (loss_reweight, loss_filter) reuse them instead of scoring again.
+    In a run folder, each task's losses are also kept under state/model_loss-cache/ (20 B per document), so a
+    task redone after its run finished (its stage files are gone, its input is read again) is not scored again.
     Memory: the model, one reader batch of tokens and its windows, and one micro-batch's logits
     (batch_tokens x vocab x 4 B, about three times over); the cache check holds 8 B per document of the task.
     """
@@ -61,7 +61,7 @@ class ModelLoss(Step):
     )
     device: Literal["auto", "cpu", "cuda"] = Field("cpu", description="auto: a GPU when torch sees one")
     threads: int | None = Field(1, ge=1, description="torch CPU threads per worker (null: torch's default)")
-    cache: bool = Field(True, description="keep each task's losses in the run folder for a later global step")
+    cache: bool = Field(True, description="keep each task's losses in the run folder: a redone task is not rescored")
     _model = PrivateAttr(default=None)
     _cache_key: str | None = PrivateAttr(default=None)
 

@@ -79,7 +79,7 @@ def test_same_losses_with_two_workers_and_cache_reused(loss_world, scored, tmp_p
         pq.read_table(scored / "stats" / "docs.parquet", columns=cols)
     )
     caches = list((scored / CACHE_DIR).glob("*/task-*.npz"))
-    assert len(caches) == 2  # one per task, reused by a later global step's passes
+    assert len(caches) == 2  # one per task, reused when a task is redone
 
 
 def test_batching_and_sorting_do_not_change_losses(loss_world):
