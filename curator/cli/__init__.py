@@ -512,7 +512,7 @@ def mixture_show(
         )
 
 
-from curator.mix.cli import mix_app  # noqa: E402
+from curator.cli.mix import mix_app  # noqa: E402
 
 app.add_typer(mix_app, name="mix")
 
