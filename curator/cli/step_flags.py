@@ -64,7 +64,7 @@ class StepFlags:
             try:
                 model(**params)
             except ValidationError as exc:
-                problems += [self._explain(err, model) for err in exc.errors()]
+                problems += [self._problem(err, model) for err in exc.errors()]
             out.append({model.name: params})
         if problems:
             raise ConfigError(f"{self.origin}: invalid options\n  " + "\n  ".join(dict.fromkeys(problems)))
@@ -82,7 +82,8 @@ class StepFlags:
         ]
         return ConfigError("\n".join(dict.fromkeys(lines)))
 
-    def _explain(self, err: dict, model: type[BaseModel]) -> str:
+    def _problem(self, err: dict, model: type[BaseModel]) -> str:
+        """One pydantic error as `--flag: message (got value)`; a check across fields names its fields' flags."""
         msg = str(err["msg"]).removeprefix("Value error, ")
         if not err["loc"]:  # a check across fields: name them by their flags too
             names = "|".join(sorted(model.model_fields, key=len, reverse=True))
@@ -114,7 +115,6 @@ def with_step_flags(spec: FlagSpec, origin: str) -> Callable[[Callable[..., Any]
         command.__annotations__ = {p.name: p.annotation for p in params} | {"return": None}
         for attr in ("__name__", "__qualname__", "__doc__", "__module__"):
             setattr(command, attr, getattr(func, attr))
-        command.flag_spec = spec  # type: ignore[attr-defined]
         return command
 
     return decorate
