@@ -74,7 +74,7 @@ def test_dedup_command_prints_the_s_curve_and_drops_copies(tmp_path):
 def test_dedup_command_rejects_an_impossible_band_setting(tmp_path):
     write_jsonl(tmp_path / "in" / "a.jsonl", synthetic_docs(3))
     res = runner.invoke(app, ["dedup", str(tmp_path / "in"), "--out", str(tmp_path / "run"), "-b", "64", "-r", "4"])
-    assert res.exit_code == 2 and "exceeds num_perm" in res.output
+    assert res.exit_code == 2 and "exceeds --num-perm" in res.output and "steps[" not in res.output
 
 
 def test_quiet_prints_one_line_of_counts_with_the_rejects(tmp_path):

@@ -7,6 +7,8 @@ streaming passes over those files; the filter pass writes the columns and drops 
 `all`, the document's `source`, or its `length` bucket (floor(log2(loss_tokens))): raw losses of short and long
 documents, or of code and prose, are not on one scale. `model_loss` keeps its losses in the run folder, so the
 two passes do not score the documents twice.
+The steps are here; their shared index and filter passes are in loss_step.py, the groups and the group weights
+in group_weights.py.
 Memory: one reader batch and one task's per-document arrays (about 24 B per document), plus k candidates.
 """
 
@@ -14,181 +16,22 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
-from pathlib import Path
 from typing import ClassVar, Literal
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
-from pydantic import Field, PrivateAttr, model_validator
+from pydantic import Field, model_validator
 
 from curator.dedup.state import read_json, save_npy, task_file, write_json
 from curator.errors import RunError
-from curator.loader.holdout import heldout_mask
-from curator.loader.reweight_formula import formula_scores
-from curator.pipeline.global_step import GlobalStep
-from curator.pipeline.step import StepContext, register_step
-from curator.select.resample import TopK, gumbel_from_uniform, selected_by_threshold
-from curator.text.hashing import seeded_uniform
-
-Group = Literal["all", "source", "length"]
-LOSS_SCHEMA = pa.schema([("group", pa.string()), ("loss", pa.float64()), ("noise", pa.float64())])
-HOLDOUT_HELP = (
-    "keep the documents a mixture with this `holdout:` share will hold out for validation (same id hash) and "
-    "leave them out of the statistics and the selection, so a validation set stays untouched by selection"
-)
-
-
-def group_keys(batch: pa.RecordBatch, group: Group) -> pa.Array:
-    """The group label of each document: 'all', its source, or 'len2^i' with i = floor(log2(loss_tokens))."""
-    if group == "all":
-        return pa.array(["all"] * batch.num_rows, pa.string())
-    if group == "source":
-        return pc.fill_null(batch.column("source").cast(pa.string()), "")
-    tokens = np.maximum(batch.column("loss_tokens").to_numpy(zero_copy_only=False), 1)
-    return pa.array([f"len2^{int(i)}" for i in np.floor(np.log2(tokens))], pa.string())
-
-
-class _LossStep(GlobalStep):
-    """Shared index and filter passes of the loss-based global steps."""
-
-    group: Group = Field("all", description="normalise within: all, source, or length (log2 bucket of tokens)")
-    seed: int = Field(0, description="added to the pipeline seed: the Gumbel noise")
-    holdout: float = Field(0.0, ge=0.0, lt=0.5, description=HOLDOUT_HELP)
-    _arrays: dict | None = PrivateAttr(default=None)
-
-    def required_columns(self) -> set[str]:
-        return {"loss"}  # from a `model_loss` step
-
-    def full_seed(self) -> int:
-        return self.seed + self.ctx.seed
-
-    def index(self, batches: Iterator[pa.RecordBatch], task: int) -> dict:
-        path = task_file(self.state, "loss", task, ".parquet")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(".tmp-" + path.name)
-        with pq.ParquetWriter(tmp, LOSS_SCHEMA) as writer:
-            for batch in batches:
-                if "loss" not in batch.schema.names:
-                    raise RunError(f"{self.name} found no `loss` column: put a `model_loss` step before it")
-                ids = batch.column("id").cast(pa.string())
-                noise = gumbel_from_uniform(seeded_uniform(ids, self.full_seed()))
-                held = heldout_mask(ids, self.holdout)  # held-out documents: kept, and out of every statistic
-                noise[held] = np.nan
-                loss = batch.column("loss").cast(pa.float64())
-                loss = pc.if_else(pa.array(held), pa.scalar(None, pa.float64()), loss) if held.any() else loss
-                table = pa.table([group_keys(batch, self.group), loss, pa.array(noise)], schema=LOSS_SCHEMA)
-                writer.write_table(table)
-        tmp.replace(path)
-        return {}
-
-    def task_losses(self, task: int) -> pa.Table:
-        return pq.read_table(task_file(self.state, "loss", task, ".parquet"))
-
-    def setup(self, ctx: StepContext) -> None:
-        super().setup(ctx)
-        self._arrays = None
-
-    def columns(self, batch: pa.RecordBatch, arrays: dict, sl: slice) -> dict[str, pa.Array]:
-        return {}
-
-    def reasons(self, batch: pa.RecordBatch, arrays: dict, sl: slice) -> pa.Array | None:
-        return None
-
-    def task_arrays(self, task: int) -> dict:
-        return {}
-
-    def open_task(self, task: int) -> None:
-        self._arrays = self.task_arrays(task)
-
-    def apply(self, batch: pa.RecordBatch, start: int) -> tuple[dict[str, pa.Array], pa.Array | None]:
-        sl = slice(start, start + batch.num_rows)
-        return self.columns(batch, self._arrays, sl), self.reasons(batch, self._arrays, sl)
-
-    def publish(self, report: dict) -> dict:
-        write_json(self.state / "report.json", report)
-        write_json(Path(self.ctx.run_dir or self.state.parent.parent) / "stats" / f"{self.state.name}.json", report)
-        return report
-
-
-class GroupWeights:
-    """Per-group streaming statistics for `sample_weights` over groups too large to hold: min/max of the finite
-    losses, then the log-sum-exp of f / r. log_weights() then equals log(sample_weights(group losses))."""
-
-    def __init__(self, strategy: str, temperature: float, tolerance: float = 1e-6):
-        self.strategy, self.r, self.tol = strategy, temperature, tolerance
-        self.names: dict[str, int] = {}
-        self.n, self.finite = np.zeros(0, np.int64), np.zeros(0, np.int64)
-        self.lo, self.hi = np.zeros(0), np.zeros(0)
-        self.fmax, self.sum = np.zeros(0), np.zeros(0)
-
-    def _ids(self, groups: pa.Array) -> np.ndarray:
-        for name in pc.unique(groups).to_pylist():
-            if name not in self.names:
-                self.names[name] = len(self.names)
-                grow = lambda a, v: np.append(a, v)  # noqa: E731
-                self.n, self.finite = grow(self.n, 0), grow(self.finite, 0)
-                self.lo, self.hi = grow(self.lo, np.inf), grow(self.hi, -np.inf)
-                self.fmax, self.sum = grow(self.fmax, -np.inf), grow(self.sum, 0.0)
-        return np.array([self.names[g] for g in groups.to_pylist()], np.int64)
-
-    @staticmethod
-    def _losses(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
-        loss = table.column("loss").to_numpy().astype(np.float64)  # nulls -> NaN
-        return loss, np.isfinite(loss)
-
-    def add_range(self, table: pa.Table) -> None:
-        """Pass 1: counts and min/max of each group's finite losses."""
-        g = self._ids(table.column("group").combine_chunks())
-        loss, ok = self._losses(table)
-        np.add.at(self.n, g, 1)
-        np.add.at(self.finite, g[ok], 1)
-        np.minimum.at(self.lo, g[ok], loss[ok])
-        np.maximum.at(self.hi, g[ok], loss[ok])
-
-    def scores(self, table: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(group index, f, finite) of each row, f from the shared formula with its group's min/max."""
-        g = self._ids(table.column("group").combine_chunks())
-        loss, ok = self._losses(table)
-        with np.errstate(invalid="ignore"):  # a group without a finite loss has lo = inf, hi = -inf: f unused
-            f = formula_scores(np.where(ok, loss, 0.0), self.lo[g], self.hi[g], self.strategy)
-        return g, f, ok
-
-    def add_scores(self, table: pa.Table) -> None:
-        """Pass 2: a running log-sum-exp of f / r per group (rescaled when a group's max f grows)."""
-        g, f, ok = self.scores(table)
-        g, f = g[ok], f[ok]
-        new_max = self.fmax.copy()
-        np.maximum.at(new_max, g, f)
-        with np.errstate(invalid="ignore"):
-            self.sum = np.where(np.isfinite(self.fmax), self.sum * np.exp((self.fmax - new_max) / self.r), 0.0)
-        self.fmax = new_max
-        np.add.at(self.sum, g, np.exp((f - new_max[g]) / self.r))
-
-    def log_weights(self, table: pa.Table) -> np.ndarray:
-        """log w of each row (sums to 1 over its group's finite losses); -inf for a null or non-finite loss.
-        A group whose finite losses are all equal (spread < tolerance) is uniform, as in `sample_weights`."""
-        g, f, ok = self.scores(table)
-        flat = (self.hi - self.lo)[g] < self.tol
-        with np.errstate(divide="ignore", invalid="ignore"):
-            log_w = np.where(
-                flat, -np.log(np.maximum(self.finite[g], 1)), (f - self.fmax[g]) / self.r - np.log(self.sum[g])
-            )
-        return np.where(ok, log_w, -np.inf)
-
-    def facts(self) -> dict:
-        return {
-            name: {"docs": int(self.n[i]), "with_loss": int(self.finite[i]),
-                   "min_loss": float(self.lo[i]) if self.finite[i] else None,
-                   "max_loss": float(self.hi[i]) if self.finite[i] else None}
-            for name, i in sorted(self.names.items())
-        }  # fmt: skip
+from curator.pipeline.step import register_step
+from curator.score.group_weights import GroupWeights
+from curator.score.loss_step import LossStep
+from curator.select.resample import TopK, selected_by_threshold
 
 
 @register_step
-class LossReweight(_LossStep):
+class LossReweight(LossStep):
     """Sow et al. sample weights from `model_loss` losses, normalised within a group; resample k or write weights.
 
     The weights are `curator.loader.reweight_formula`'s (the online SampleReweighter's): h from the loss's place
@@ -328,7 +171,7 @@ class LossReweight(_LossStep):
 
 
 @register_step
-class LossFilter(_LossStep):
+class LossFilter(LossStep):
     """Drop the high- and/or low-loss tail (perplexity filtering, CCNet-style): absolute thresholds and/or
     quantiles of the loss within each group. Reasons: `loss_high`, `loss_low`, and `loss_missing` for documents
     without a loss when `keep_missing` is false. The thresholds used, per group, are in the step's report

@@ -17,8 +17,9 @@ from typer.testing import CliRunner
 import curator
 from curator.cli import app
 from curator.errors import ConfigError
+from curator.filters.fasttext_eval import _auc
 from curator.filters.fasttext_model import fasttext_lines, load_model
-from curator.filters.fasttext_train import LabelledInput, TrainSettings, _auc, train_classifier
+from curator.filters.fasttext_train import LabelledInput, TrainSettings, train_classifier
 from curator.filters.language_id import LID_MD5, LanguageId, bundled_lid_model
 from curator.filters.quality_classifier import FastTextQuality, pareto_draws
 from curator.pipeline.step import StepContext
@@ -223,7 +224,7 @@ def test_language_id_on_man_pages_of_the_sample(sample_corpus):
     """Translated man pages carry their language (from the man directory): lid.176 should agree."""
     import pyarrow.compute as pc
 
-    from curator.filters.fasttext_train import _document_batches
+    from curator.filters.fasttext_split import _document_batches
 
     batches = list(_document_batches(str(sample_corpus / "*.jsonl.zst")))
     table = pa.Table.from_batches(batches)

@@ -17,7 +17,8 @@ from curator.errors import ConfigError, RunError
 from curator.loader.reweight import SampleReweighter
 from curator.loader.reweight_formula import sample_weights
 from curator.pipeline.executor import run_pipeline
-from curator.score.loss_select import LOSS_SCHEMA, GroupWeights
+from curator.score.group_weights import GroupWeights
+from curator.score.loss_step import LOSS_SCHEMA
 from curator.select.resample import TopK, gumbel_from_uniform, selected_by_threshold
 from tests.score.conftest import pipeline
 from tests.score.test_model_loss import steps, two_files
