@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import difflib
-import importlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import ClassVar
@@ -14,6 +12,7 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from curator.errors import ConfigError
+from curator.pipeline.registry import BUILTIN_STEP_MODULES, register_step, registered_steps, suggest  # noqa: F401
 
 DropSink = Callable[[str, pa.RecordBatch, pa.Array, "int | None"], None]  # step name, rows, reasons, position
 
@@ -165,59 +164,6 @@ def chain_steps(
     return stages
 
 
-def column_conflicts(steps: list[type[Step]]) -> list[str]:
-    """Stats columns that two different step classes of one pipeline both declare without sharing them by
-    design (`shared_stats_columns` on both) or with different types: one would silently overwrite the other."""
-    first: dict[str, tuple[int, type[Step]]] = {}
-    problems = []
-    for i, cls in enumerate(steps):
-        for column, dtype in cls.stats_columns.items():
-            if column not in first:
-                first[column] = (i, cls)
-                continue
-            j, other = first[column]
-            if other is cls:
-                continue
-            shared = column in cls.shared_stats_columns and column in other.shared_stats_columns
-            if not shared or other.stats_columns[column] != dtype:
-                problems.append(
-                    f"steps[{i}].{cls.name}: writes stats column '{column}', which steps[{j}].{other.name} also "
-                    "writes with another meaning; one would overwrite the other (rename the column in one step)"
-                )
-    return problems
-
-
-def missing_packages(steps: list[type[Step]]) -> list[str]:
-    """Each step's `packages` that cannot be imported here, with the `pip install` that provides them."""
-    import importlib.util
-
-    problems = []
-    for i, cls in enumerate(steps):
-        for module, requirement in cls.packages.items():
-            if importlib.util.find_spec(module) is None:
-                problems.append(
-                    f"steps[{i}].{cls.name}: needs the package '{module}', which is not installed; "
-                    f"pip install '{requirement}'"
-                )
-    return problems
-
-
-def missing_columns(steps: list[Step], document_columns: Iterable[str]) -> list[str]:
-    """Columns a step requires that neither the documents nor an earlier step provide, naming a step that does."""
-    available = set(document_columns)
-    providers: dict[str, str] = {}
-    for name, cls in _REGISTRY.items():
-        for column in (*cls.stats_columns, *cls.provides_columns):
-            providers.setdefault(column, name)
-    problems = []
-    for i, step in enumerate(steps):
-        for column in sorted(step.required_columns() - available):
-            hint = f" (`{providers[column]}` provides it)" if column in providers else ""
-            problems.append(f"steps[{i}].{step.name}: needs column '{column}', which no earlier step provides{hint}")
-        available |= set(step.stats_columns) | set(step.provides_columns)
-    return problems
-
-
 def with_columns(batch: pa.RecordBatch, columns: dict[str, pa.Array]) -> pa.RecordBatch:
     """`batch` with `columns` appended, replacing same-named ones."""
     for name, values in columns.items():
@@ -250,88 +196,3 @@ class Filter(Step):
     def process(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         batch = with_columns(batch, self.score(batch))
         return self.ctx.apply_drops(self.name, batch, self.decide(batch))
-
-
-_REGISTRY: dict[str, type[Step]] = {}
-BUILTIN_STEP_MODULES = (
-    "curator.text.normalize",
-    "curator.filters.length",
-    "curator.filters.gopher",
-    "curator.filters.fineweb",
-    "curator.filters.c4",
-    "curator.filters.quality_classifier",
-    "curator.filters.language_id",
-    "curator.filters.listed",
-    "curator.dedup.exact",
-    "curator.dedup.unique_ids",
-    "curator.dedup.near",
-    "curator.select.dsir",
-    "curator.buckets.tokenize",
-    "curator.buckets.dd_step",
-    "curator.loader.token_step",
-    "curator.score.model_loss",
-    "curator.score.loss_select",
-)
-
-
-def register_step(cls: type[Step]) -> type[Step]:
-    """Class decorator: make a step available in YAML under `cls.name`."""
-    if not cls.name:
-        raise ValueError(f"{cls.__name__} needs a class attribute `name`")
-    other = _REGISTRY.get(cls.name)
-    if other is not None and other is not cls and other.__qualname__ != cls.__qualname__:
-        raise ValueError(f"step name '{cls.name}' is taken by {other.__module__}.{other.__qualname__}")
-    _REGISTRY[cls.name] = cls
-    return cls
-
-
-ENTRY_POINT_GROUP = "curator.steps"  # installed packages' step modules (or classes), found automatically
-_entry_points_loaded = False
-
-
-def registered_steps(plugins: Iterable[str] = ()) -> dict[str, type[Step]]:
-    """Every step by name: the built-in ones, those of the `curator.steps` entry points and of `plugins`."""
-    for module in BUILTIN_STEP_MODULES:
-        importlib.import_module(module)
-    load_entry_points()
-    load_plugins(plugins)
-    return dict(sorted(_REGISTRY.items()))
-
-
-def load_plugins(modules: Iterable[str]) -> None:
-    """Import each named module so its `@register_step` classes register; a failure is a ConfigError."""
-    for module in modules:
-        try:
-            importlib.import_module(module)
-        except Exception as exc:  # any error while importing a user's module is reported, not raised raw
-            raise ConfigError(
-                f"plugin '{module}' could not be imported: {type(exc).__name__}: {exc}; "
-                "check the module name and that its folder is on PYTHONPATH (or the package is installed)"
-            ) from None
-
-
-def load_entry_points() -> None:
-    """Load the `curator.steps` entry points once per process; a Step class they name is registered."""
-    global _entry_points_loaded
-    if _entry_points_loaded:
-        return
-    from importlib.metadata import entry_points
-
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            obj = ep.load()
-        except Exception as exc:  # an installed package's broken plugin: name it and say what to do
-            dist = f" of package '{ep.dist.name}'" if ep.dist else ""
-            raise ConfigError(
-                f"entry point '{ep.name} = {ep.value}'{dist} in group '{ENTRY_POINT_GROUP}' could not be loaded: "
-                f"{type(exc).__name__}: {exc}; fix or uninstall that package"
-            ) from None
-        if isinstance(obj, type) and issubclass(obj, Step) and obj.name:
-            register_step(obj)
-    _entry_points_loaded = True
-
-
-def suggest(word: str, options) -> str:
-    """' (did you mean 'x'?)' when something close exists, else ''."""
-    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.5)
-    return f" (did you mean '{close[0]}'?)" if close else ""

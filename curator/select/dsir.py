@@ -1,6 +1,6 @@
 """DSIR importance resampling as pipeline steps: `dsir_fit` weighs every document, `dsir_select` also keeps k.
 
-Passes (a global step; see curator.pipeline.stage):
+Passes (a global step; see curator.pipeline.global_step and docs/architecture.md):
   prepare  the target, once: n-gram streams, held-out split, target counts (state/NN-name/target*)
   index    each task's documents -> gram stream on disk, bucket counts, Gumbel noise (and a fastText score)
   resolve  p_raw, per-document log weights (weights/task-N.npy; `weight`: sum, length_normalized or chunk,

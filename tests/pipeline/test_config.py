@@ -108,7 +108,8 @@ def test_overrides_reach_short_form_steps():
 def test_two_steps_writing_one_stats_column_with_different_meanings_is_an_error():
     import pyarrow as pa
 
-    from curator.pipeline.step import Step, column_conflicts, register_step, registered_steps
+    from curator.pipeline.contracts import column_conflicts
+    from curator.pipeline.step import Step, register_step, registered_steps
 
     @register_step
     class CountsWords(Step):

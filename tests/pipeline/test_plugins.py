@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from curator.cli import app
 from curator.errors import ConfigError
-from curator.pipeline import step as step_module
+from curator.pipeline import registry as step_module
 from curator.pipeline.config import parse_pipeline
 from tests.conftest import synthetic_docs, write_jsonl
 
