@@ -1,7 +1,7 @@
 """Selection by proxy-model loss (after `model_loss`): `loss_reweight` (Sow et al. weights, resample or a weight
 column) and `loss_filter` (drop the high- or low-loss tail: perplexity filtering as in CCNet).
 
-Both are global steps (curator.pipeline.stage): the index pass writes each task's (group, loss, Gumbel noise)
+Both are global steps (curator.pipeline.global_step): the index pass writes each task's (group, loss, Gumbel noise)
 to state/NN-name/loss/task-N.parquet (about 20 B per document); resolve computes the groups' statistics in
 streaming passes over those files; the filter pass writes the columns and drops with a reason. A group is
 `all`, the document's `source`, or its `length` bucket (floor(log2(loss_tokens))): raw losses of short and long
