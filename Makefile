@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	$(BIN)/pip install --quiet --upgrade pip
 	# torch first, pinned to the local CPU build (constraints.txt), so nothing pulls CUDA wheels
 	$(BIN)/pip install --quiet -c constraints.txt torch==2.13.0
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,notebooks]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,notebooks,ray]'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -27,11 +27,21 @@ def run(
         False, "--overwrite", help="start again: remove what an earlier run wrote into this run folder (only that)"
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
+    executor: str | None = typer.Option(
+        None, "--executor", "-e", help="where tasks run: local (this machine's processes) or ray; default: the YAML's"
+    ),
+    address: str | None = typer.Option(
+        None, "--address", help="ray: the cluster to join (auto, ray://HOST:10001); unset: a private local one"
+    ),
 ) -> None:
     """Run a pipeline into a run folder: output/, stats/, rejects/, completions/, logs/."""
     from curator.pipeline.config import load_pipeline
     from curator.pipeline.plan import plan_tasks
 
+    if executor is not None:
+        set_ = [*set_, f"executor.kind={executor}"]
+    if address is not None:
+        set_ = [*set_, f"executor.address={address}"]
     try:
         config = load_pipeline(pipeline, set_)
         if dry_run:

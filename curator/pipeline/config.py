@@ -81,16 +81,40 @@ AUTO_BYTES_PER_WORKER = 8 << 20  # input file bytes below which one more worker 
 
 
 class ExecutorConfig(_Strict):
-    """Where tasks run (`kind`), how many worker processes (a number, or `auto`: one per 8 MB of input files,
-    at most one per core), and whether the stage files between global steps stay after the run."""
+    """Where tasks run (`kind`: this machine's processes, or a Ray cluster), how many workers (a number, or
+    `auto`: locally one per 8 MB of input files, at most one per core; on Ray one per CPU the cluster
+    offers), and whether the stage files between global steps stay after the run. None of it changes the
+    output: a run may be resumed on another executor."""
 
-    kind: Literal["local"] = "local"
+    kind: Literal["local", "ray"] = "local"
     workers: int | Literal["auto"] = "auto"
+    address: str | None = Field(
+        None,
+        description="ray: the cluster to join ('auto': the one `ray start --head` runs here, or ray://HOST:10001); "
+        "unset: start a private one on this machine for the run",
+    )
+    cpus_per_worker: float | None = Field(
+        None,
+        gt=0,
+        description="ray: CPUs each worker actor reserves (fractions allowed); default: the most any step declares",
+    )
+    max_task_retries: int = Field(
+        2, ge=0, description="ray: times a task whose worker died (node lost, killed) is retried on a new worker"
+    )
     keep_stage_files: bool = Field(
         False,
         description="keep state/NN-step/input/ (the documents entering each global step, as Arrow IPC) after "
         "the run has finished; they are removed by default, and a later redo of a task rebuilds them",
     )
+
+    @field_validator("kind")
+    @classmethod
+    def _ray_installed(cls, v):
+        import importlib.util
+
+        if v == "ray" and importlib.util.find_spec("ray") is None:
+            raise ValueError("kind: ray needs Ray, which is not installed; pip install 'curator[ray]'")
+        return v
 
     @field_validator("workers")
     @classmethod

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import pyarrow.compute as pc
@@ -72,23 +72,41 @@ def run_pipeline(
     and the stats are merged in task order. Raises RunError if a task fails or documents are unaccounted.
     """
     shards = plan_tasks(config)
-    with make_executor(config, shards, workers) as executor:
+    with make_executor(config, shards, workers, out) as executor:
         executor.start(warm_worker, config)  # workers start while the driver checks the steps and the folder
         for step in config.build_steps():
             step.preflight()
         run = RunFolder(out)
         lock = run.claim(overwrite=overwrite)
         try:
+            executor.claimed(run.root)
             return _run_claimed(run, config, shards, executor, quiet)
         finally:
             lock.release()
 
 
-def make_executor(config: PipelineConfig, shards: list[Shard], workers: int | None = None) -> Executor:
-    """The executor of `config` with its worker count (`workers` overrides the config's)."""
+def make_executor(
+    config: PipelineConfig, shards: list[Shard], workers: int | None = None, out: str | Path | None = None
+) -> Executor:
+    """The executor of `config` for a run into `out`, with its worker count (`workers` overrides the config's)."""
+    settings = config.executor
+    if settings.kind == "ray":
+        from curator.pipeline.executors.ray import RayExecutor, pipeline_resources
+
+        resources = pipeline_resources(config.build_steps())
+        if settings.cpus_per_worker is not None:
+            resources = replace(resources, cpus=settings.cpus_per_worker)
+        requested = workers or (None if settings.workers == "auto" else int(settings.workers))
+        return RayExecutor(
+            min(requested, len(shards)) if requested else len(shards),
+            resources,
+            address=settings.address,
+            max_task_retries=settings.max_task_retries,
+            run_key=str(Path(out).resolve()) if out is not None else None,
+        )
     sizes = [s.size_bytes for s in shards]
     input_bytes = sum(sizes) if all(sizes) else None  # a Hugging Face slice has no file size: one per core
-    n_workers = max(1, min(workers or config.executor.resolved_workers(input_bytes), len(shards)))
+    n_workers = max(1, min(workers or settings.resolved_workers(input_bytes), len(shards)))
     return LocalExecutor(n_workers)
 
 

@@ -51,6 +51,12 @@ def write_atomic(path: Path, text: str) -> None:
     write_text_atomic(path, text)
 
 
+def _pipeline_of(config: dict) -> dict:
+    """What makes two runs the same run: everything but where and how they execute (`executor`), which never
+    changes the output, so a run started on one executor may be resumed on another."""
+    return {k: v for k, v in (config or {}).items() if k != "executor"}
+
+
 def require_run_folder(path: str | Path) -> Path:
     """`path` as a Path when it is a run folder (holds config.yaml); else a ConfigError saying what to give."""
     path = Path(path)
@@ -165,7 +171,7 @@ class RunFolder:
         resuming = self.config.exists()
         if resuming:
             previous = yaml.safe_load(self.config.read_text())
-            if previous != resolved_config:
+            if _pipeline_of(previous) != _pipeline_of(resolved_config):
                 raise RunError(
                     f"{self.root} holds a run of a different pipeline (config.yaml differs); "
                     "use a new --out, or --overwrite to start it again"

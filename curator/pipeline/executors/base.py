@@ -12,6 +12,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 from curator.errors import RunError
@@ -41,6 +42,9 @@ class Executor(ABC):
     @abstractmethod
     def start(self, warm: Callable[..., None] | None = None, *args) -> None:
         """Start workers before the first pass; `warm(*args)` runs once in each (imports, models)."""
+
+    def claimed(self, run_root: Path) -> None:  # noqa: B027 - optional hook, nothing to do by default
+        """Called once this driver holds the run folder's lock, before the first pass."""
 
     @abstractmethod
     def outcomes(self, spec: PassSpec) -> Iterator[tuple[int, Any]]:

@@ -1,0 +1,183 @@
+"""The Ray executor: the same passes, task functions and run folder as the local executor, on a Ray cluster.
+
+Each pass's tasks run on a pool of worker actors, one task at a time per actor, so a worker keeps what its
+steps loaded (fastText and language-id models, tokenizers) from one task to the next, like a local worker
+process. Each actor reserves the CPUs, memory and GPUs the pipeline's steps declare (`Step.resources`; the
+most any step needs, fractions allowed), so Ray places them and a 2-core machine never deadlocks. A task
+whose actor dies (killed, node lost) is retried on a restarted actor `max_task_retries` times; its partial
+files are removed by the retry like a local redo. Every task writes into the run folder, so on more than one
+machine the run folder and the input must be on a filesystem every node sees at the same path.
+
+Ray is imported only when this executor is used (`pip install 'curator[ray]'`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar
+
+from curator.errors import ConfigError, CuratorError
+from curator.pipeline.executors.base import Executor, PassSpec
+from curator.pipeline.step import Resources
+
+RAY_HINT = "pip install 'curator[ray]'"
+NAMESPACE = "curator"
+
+
+def import_ray():
+    """The ray module, or a ConfigError with the install line."""
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError(f"executor kind 'ray' needs Ray, which is not installed; {RAY_HINT}") from None
+    return ray
+
+
+class TaskRunner:
+    """A worker actor: runs task functions one at a time in a process that lives for the whole run."""
+
+    def __init__(self, warm: Callable[..., None] | None, args: tuple):
+        if warm is not None:
+            warm(*args)
+
+    def run(self, fn: Callable[..., Any], args: tuple) -> Any:
+        return fn(*args)
+
+    def pid(self) -> int:
+        return os.getpid()
+
+
+def pipeline_resources(steps) -> Resources:
+    """What one worker needs to run any step of the pipeline: the most CPUs, memory and GPUs a step declares."""
+    return Resources(
+        cpus=max((s.resources.cpus for s in steps), default=1.0),
+        memory_mb=max((s.resources.memory_mb for s in steps), default=0),
+        gpus=max((s.resources.gpus for s in steps), default=0.0),
+    )
+
+
+class RayExecutor(Executor):
+    """Runs each pass's tasks on Ray worker actors with the pipeline's declared resources."""
+
+    kind: ClassVar[str] = "ray"
+
+    def __init__(
+        self,
+        workers: int | None,
+        resources: Resources,
+        address: str | None = None,
+        max_task_retries: int = 2,
+        local_cpus: int | None = None,
+        run_key: str | None = None,
+    ):
+        self.ray = import_ray()
+        self.requested = workers
+        self.resources = resources
+        self.address = address
+        self.max_task_retries = max_task_retries
+        self.local_cpus = local_cpus
+        self.workers = 0
+        self._owns_cluster = False
+        self._actors: list = []
+        # worker actors are named curator-<run folder hash>-<driver pid>-<i>, so a driver that takes over a run
+        # folder can stop the workers a killed driver of the same run may have left writing into it
+        digest = hashlib.sha256((run_key or "").encode()).hexdigest()[:12]
+        self._prefix = f"curator-{digest}-"
+
+    def _connect(self) -> None:
+        ray = self.ray
+        if ray.is_initialized():
+            return  # a session the caller opened (a notebook, a test): used as it is, and left open
+        options = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
+        try:
+            if self.address:
+                ray.init(address=self.address, **options)
+            else:
+                ray.init(num_cpus=self.local_cpus or os.cpu_count() or 1, **options)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            where = f"the Ray cluster at {self.address!r}" if self.address else "a local Ray cluster"
+            raise ConfigError(
+                f"could not start or join {where}: {exc}; start one with `ray start --head` and pass "
+                "--address auto, or leave the address unset to start a private one"
+            ) from None
+        self._owns_cluster = True
+
+    def start(self, warm: Callable[..., None] | None = None, *args) -> None:
+        self._connect()
+        ray = self.ray
+        cpus = self.resources.cpus
+        offered = ray.cluster_resources().get("CPU", 1.0)
+        if cpus > offered:
+            raise ConfigError(
+                f"a worker needs {cpus:g} CPUs (the most a step declares) but the Ray cluster offers {offered:g}; "
+                "set executor.cpus_per_worker lower or add nodes"
+            )
+        fit = max(1, int(offered // cpus))
+        self.workers = max(1, min(self.requested or fit, fit))
+        options: dict[str, Any] = dict(num_cpus=cpus, max_restarts=-1, max_task_retries=self.max_task_retries)
+        if self.resources.gpus:
+            options["num_gpus"] = self.resources.gpus
+        if self.resources.memory_mb:
+            options["memory"] = self.resources.memory_mb * 1024 * 1024
+        runner = ray.remote(TaskRunner)
+        self._actors = [
+            runner.options(name=f"{self._prefix}{os.getpid()}-{i}", namespace=NAMESPACE, **options).remote(warm, args)
+            for i in range(self.workers)
+        ]
+
+    def claimed(self, run_root) -> None:
+        """Stop worker actors an earlier, killed driver of this run folder left behind (Ray stops a dead
+        driver's actors, but not always before a new driver starts redoing their tasks)."""
+        ray = self.ray
+        mine = f"{self._prefix}{os.getpid()}-"
+        for entry in ray.util.list_named_actors(all_namespaces=True):
+            name = entry["name"]  # with all_namespaces: {"name", "namespace"}
+            if entry["namespace"] == NAMESPACE and name.startswith(self._prefix) and not name.startswith(mine):
+                with contextlib.suppress(Exception):  # it may be dying already
+                    ray.kill(ray.get_actor(name, namespace=NAMESPACE))
+
+    def outcomes(self, spec: PassSpec) -> Iterator[tuple[int, Any]]:
+        ray = self.ray
+        queue = list(spec.pending)
+        idle = list(self._actors)
+        running: dict = {}  # object ref -> (task, actor)
+        try:
+            while queue or running:
+                while idle and queue:
+                    actor, task = idle.pop(), queue.pop(0)
+                    running[actor.run.remote(spec.fn, spec.args_of(task))] = (task, actor)
+                (ref,), _ = ray.wait(list(running), num_returns=1)
+                task, actor = running.pop(ref)
+                idle.append(actor)
+                try:
+                    yield task, ray.get(ref)
+                except ray.exceptions.RayTaskError as exc:  # the task raised: report its own exception
+                    cause = exc.cause if isinstance(exc.cause, BaseException) else exc
+                    yield task, cause if isinstance(cause, Exception) else RuntimeError(str(exc))
+                except ray.exceptions.RayError as exc:  # its worker died and the retries ran out
+                    yield task, exc
+        except BaseException:
+            for ref in running:
+                ray.cancel(ref, force=True)
+            raise
+
+    def failure_line(self, task: int, where: str, exc: BaseException, log) -> str:
+        if isinstance(exc, self.ray.exceptions.RayError) and not isinstance(exc, CuratorError):
+            log.error("task %d: Ray worker lost", task, exc_info=exc)
+            return (
+                f"task {task} ({where}): its Ray worker died {self.max_task_retries + 1} times ({type(exc).__name__})"
+            )
+        return super().failure_line(task, where, exc, log)
+
+    def close(self) -> None:
+        ray = self.ray
+        for actor in self._actors:
+            with contextlib.suppress(Exception):  # already gone with its node
+                ray.kill(actor)
+        self._actors = []
+        if self._owns_cluster and ray.is_initialized():
+            ray.shutdown()
+        self._owns_cluster = False

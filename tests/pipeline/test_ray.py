@@ -1,0 +1,180 @@
+"""The Ray executor on a local 2-CPU cluster: the same output and stats as the local executor, a killed worker
+retried with every document accounted for, and a resume after the driver is killed."""
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from curator.pipeline.config import parse_pipeline
+from curator.pipeline.executor import run_pipeline
+from curator.pipeline.step import Step, register_step
+from tests.conftest import synthetic_docs, write_jsonl
+
+ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.ray
+
+ROOT = Path(__file__).resolve().parents[2]
+STEPS = [
+    {"normalize_text": {}},
+    {"die_once_for_test": {}},
+    {"length_filter": {"min_words": 5}},
+    "exact_dedup",
+    {"minhash_dedup": {"bands": 16, "rows": 8}},
+    "language_id",
+    {"gopher_quality": {"score_only": True}},
+    {"pause_for_test": {}},
+]
+
+
+@register_step
+class DieOnce(Step):
+    """Test step: the worker process running task `task` exits abruptly once, while the file `flag` exists."""
+
+    name = "die_once_for_test"
+    flag: str = ""
+    task: int = -1
+
+    def process(self, batch):
+        if self.ctx.task == self.task and self.flag and os.path.exists(self.flag):
+            os.unlink(self.flag)
+            os._exit(1)  # a killed worker: no exception, no cleanup
+        return batch
+
+
+@register_step
+class PauseForTest(Step):
+    """Test step: sleeps `seconds` per batch (gives a test time to kill the driver mid-run)."""
+
+    name = "pause_for_test"
+    seconds: float = 0.0
+
+    def process(self, batch):
+        time.sleep(self.seconds)
+        return batch
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """One local Ray session for the module: 2 CPUs, tests importable by the workers."""
+    env = {"PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
+    context = ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        configure_logging=False,
+        runtime_env={"env_vars": env},
+    )
+    yield context.address_info["gcs_address"]
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ray") / "in"
+    for k in range(3):
+        docs = synthetic_docs(150, seed=k, source=f"src{k % 2}")
+        write_jsonl(root / f"part-{k}.jsonl", docs + [{**d, "id": d["id"] + "-copy"} for d in docs[:15]])
+    (root / "part-2.jsonl").open("a").write("{broken\n")  # one reject
+    return root
+
+
+def _config(corpus: Path, executor: dict, die: dict | None = None, pause: float = 0.0) -> dict:
+    steps = list(STEPS)
+    steps[1] = {"die_once_for_test": die or {}}
+    steps[-1] = {"pause_for_test": {"seconds": pause}}
+    return {
+        "name": "ray-test",
+        "inputs": [{"path": str(corpus)}],
+        "steps": steps,
+        "plugins": ["tests.pipeline.test_ray"],
+        "executor": executor,
+    }
+
+
+def _files(run: Path) -> dict[str, str]:
+    files = sorted((run / "output").glob("*.parquet")) + [run / "stats" / "docs.parquet"]
+    files.append(run / "rejects" / "rejects.parquet")
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+
+def _steps_table(run: Path) -> list[dict]:
+    rows = pq.read_table(run / "stats" / "steps.parquet").drop_columns(["seconds"]).to_pylist()
+    return sorted(rows, key=lambda r: (r["task"], r["step_index"]))
+
+
+@pytest.fixture(scope="module")
+def local_run(corpus, tmp_path_factory):
+    run = tmp_path_factory.mktemp("local") / "run"
+    run_pipeline(parse_pipeline(_config(corpus, {"kind": "local"})), run, workers=1, quiet=True)
+    return run
+
+
+def test_same_output_and_stats_as_the_local_executor(cluster, corpus, local_run, tmp_path):
+    summary = run_pipeline(parse_pipeline(_config(corpus, {"kind": "ray"})), tmp_path / "run", workers=2, quiet=True)
+    assert summary.records == 496 and summary.rejected_docs == 1
+    assert summary.records == summary.kept + summary.dropped + summary.rejected_docs
+    assert _files(tmp_path / "run") == _files(local_run)  # output, docs and rejects byte-identical
+    assert _steps_table(tmp_path / "run") == _steps_table(local_run)
+
+
+def test_a_killed_worker_is_retried_and_every_document_is_accounted_for(cluster, corpus, local_run, tmp_path):
+    flag = tmp_path / "die"
+    flag.touch()
+    config = _config(corpus, {"kind": "ray", "max_task_retries": 2}, die={"flag": str(flag), "task": 1})
+    summary = run_pipeline(parse_pipeline(config), tmp_path / "run", workers=2, quiet=True)
+    assert not flag.exists()  # the worker of task 1 did die
+    assert summary.records == summary.kept + summary.dropped + summary.rejected_docs == 496
+    assert _files(tmp_path / "run") == _files(local_run)
+
+
+def test_a_killed_worker_without_retries_fails_its_task_and_the_rerun_resumes(cluster, corpus, local_run, tmp_path):
+    flag = tmp_path / "die"
+    flag.touch()
+    config = parse_pipeline(_config(corpus, {"kind": "ray", "max_task_retries": 0}, die={"flag": str(flag), "task": 0}))
+    from curator.errors import RunError
+
+    with pytest.raises(RunError, match=r"task 0 .*Ray worker died 1 time"):
+        run_pipeline(config, tmp_path / "run", workers=2, quiet=True)
+    summary = run_pipeline(config, tmp_path / "run", workers=2, quiet=True)
+    assert summary.records == 496 and _files(tmp_path / "run") == _files(local_run)
+
+
+def test_resume_after_the_driver_is_killed(cluster, corpus, local_run, tmp_path):
+    """A driver on the shared cluster is killed (-9) in its final pass; the same command resumes, on Ray or
+    locally (where a run executes is not part of the run), and the output equals the local run's."""
+    config_file = tmp_path / "pipeline.yaml"
+    config_file.write_text(yaml.safe_dump(_config(corpus, {"kind": "ray", "address": cluster}, pause=1.0)))
+    run = tmp_path / "run"
+    env = {**os.environ, "CI": "true", "PYTHONPATH": str(ROOT)}
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "curator", "run", str(config_file), "--out", str(run), "--quiet", "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 120
+    while not list(run.glob("completions/*.json")):  # wait for the first finished task, then kill the driver
+        assert driver.poll() is None and time.time() < deadline, "the driver ended before any task finished"
+        time.sleep(0.2)
+    os.kill(driver.pid, signal.SIGKILL)
+    driver.wait()
+    done = len(list((run / "completions").glob("*.json")))
+    assert 1 <= done < 3
+    config = parse_pipeline(yaml.safe_load(config_file.read_text()))
+    summary = run_pipeline(config, run, workers=2, quiet=True)  # the same pipeline, this driver, same cluster
+    assert summary.tasks_run == 3 - done
+    assert _files(run) == _files(local_run)
+
+
+def test_import_curator_does_not_import_ray():
+    code = "import sys, curator, curator.pipeline.executor; print('ray' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "False"
