@@ -18,7 +18,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from curator.errors import ConfigError
 from curator.io.sources import FieldMap, ReadLimits
 from curator.pipeline.contracts import column_conflicts, missing_columns, missing_packages
-from curator.pipeline.registry import registered_steps, suggest
+from curator.pipeline.registry import registered_steps, step_classes, suggest
 from curator.pipeline.step import Step
 
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2**10, "mib": 2**20, "gib": 2**30}
@@ -157,7 +157,7 @@ class PipelineConfig(_Strict):
     def build_steps(self) -> list[Step]:
         """Instantiate the steps (fresh objects each call: one set per task); imports the plugins first, which
         is what makes a plugin's steps known in a spawn worker that only unpickled this config."""
-        registry = registered_steps(self.plugins)
+        registry = step_classes(_names(self.steps), self.plugins)
         return [registry[name](**params) for entry in self.steps for name, params in entry.items()]
 
     def resolved(self) -> dict:
@@ -183,9 +183,15 @@ def _step_entry(entry: Any, index: int) -> dict[str, dict]:
     raise ValueError(f"steps[{index}]: write a step as `- name` or `- name: {{param: value}}`, got {entry!r}")
 
 
+def _names(steps: list[dict]) -> list[str]:
+    return [name for entry in steps for name in entry]
+
+
 def _validate_steps(steps: list[dict], where: str) -> list[str]:
     problems = []
-    registry = registered_steps()
+    registry = step_classes(_names(steps))
+    if len(registry) < len(set(_names(steps))):  # an unknown step: the message lists every known one
+        registry = registered_steps()
     for i, entry in enumerate(steps):
         for name, params in entry.items():
             if name not in registry:
@@ -205,8 +211,8 @@ def _validate_steps(steps: list[dict], where: str) -> list[str]:
 def _check_order(steps: list[dict]) -> list[str]:
     """Steps that need others before or after them (dataset_decomposition needs tokenize, and goes last), and
     stats columns two steps would both write with different meanings."""
-    registry = registered_steps()
-    names = [name for entry in steps for name in entry]
+    names = _names(steps)
+    registry = step_classes(names)
     problems = []
     for i, name in enumerate(names):
         why = registry[name].position_problem(i, names) or registry[name].pipeline_problem(i, steps)
@@ -300,7 +306,7 @@ def parse_pipeline(data: Any, origin: str = "<config>") -> PipelineConfig:
     plugins = data.get("plugins")
     if isinstance(plugins, list) and all(isinstance(m, str) for m in plugins):  # else validation says why
         try:
-            registered_steps(plugins)
+            step_classes([], plugins)  # the entry points and plugins, so their import errors show first
         except ConfigError as exc:
             raise ConfigError(f"{origin}: {exc}") from None
     try:

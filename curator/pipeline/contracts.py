@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from curator.pipeline.registry import _REGISTRY
+from curator.pipeline.registry import BUILTIN_STEPS, registered_steps
 from curator.pipeline.step import Step
 
 
@@ -49,14 +49,19 @@ def missing_packages(steps: list[type[Step]]) -> list[str]:
 def missing_columns(steps: list[Step], document_columns: Iterable[str]) -> list[str]:
     """Columns a step requires that neither the documents nor an earlier step provide, naming a step that does."""
     available = set(document_columns)
+    missing = []
+    for i, step in enumerate(steps):
+        missing += [(i, step.name, column) for column in sorted(step.required_columns() - available)]
+        available |= set(step.stats_columns) | set(step.provides_columns)
+    if not missing:
+        return []
+    registry = registered_steps()  # every step, for the hint
     providers: dict[str, str] = {}
-    for name, cls in _REGISTRY.items():
-        for column in (*cls.stats_columns, *cls.provides_columns):
+    for name in [*BUILTIN_STEPS, *registry]:  # a built-in provider first, in a fixed order
+        for column in (*registry[name].stats_columns, *registry[name].provides_columns):
             providers.setdefault(column, name)
     problems = []
-    for i, step in enumerate(steps):
-        for column in sorted(step.required_columns() - available):
-            hint = f" (`{providers[column]}` provides it)" if column in providers else ""
-            problems.append(f"steps[{i}].{step.name}: needs column '{column}', which no earlier step provides{hint}")
-        available |= set(step.stats_columns) | set(step.provides_columns)
+    for i, name, column in missing:
+        hint = f" (`{providers[column]}` provides it)" if column in providers else ""
+        problems.append(f"steps[{i}].{name}: needs column '{column}', which no earlier step provides{hint}")
     return problems

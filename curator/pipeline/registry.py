@@ -13,25 +13,32 @@ if TYPE_CHECKING:
     from curator.pipeline.step import Step
 
 _REGISTRY: dict[str, type[Step]] = {}
-BUILTIN_STEP_MODULES = (
-    "curator.text.normalize",
-    "curator.filters.length",
-    "curator.filters.gopher",
-    "curator.filters.fineweb",
-    "curator.filters.c4",
-    "curator.filters.quality_classifier",
-    "curator.filters.language_id",
-    "curator.filters.listed",
-    "curator.dedup.exact",
-    "curator.dedup.unique_ids",
-    "curator.dedup.near",
-    "curator.select.dsir",
-    "curator.buckets.tokenize",
-    "curator.buckets.dd_step",
-    "curator.loader.token_step",
-    "curator.score.model_loss",
-    "curator.score.loss_select",
-)
+# where each built-in step is defined, so a pipeline imports only the modules of its own steps (a pipeline
+# of light steps never imports torch, tokenizers or fastText); tests/pipeline/test_registry.py checks it
+BUILTIN_STEPS: dict[str, str] = {
+    "normalize_text": "curator.text.normalize",
+    "length_filter": "curator.filters.length",
+    "gopher_quality": "curator.filters.gopher",
+    "gopher_repetition": "curator.filters.gopher",
+    "fineweb_quality": "curator.filters.fineweb",
+    "c4_quality": "curator.filters.c4",
+    "fasttext_quality": "curator.filters.quality_classifier",
+    "language_id": "curator.filters.language_id",
+    "drop_listed": "curator.filters.listed",
+    "keep_listed": "curator.filters.listed",
+    "exact_dedup": "curator.dedup.exact",
+    "unique_ids": "curator.dedup.unique_ids",
+    "minhash_dedup": "curator.dedup.near",
+    "dsir_fit": "curator.select.dsir",
+    "dsir_select": "curator.select.dsir",
+    "tokenize": "curator.buckets.tokenize",
+    "dataset_decomposition": "curator.buckets.dd_step",
+    "token_store": "curator.loader.token_step",
+    "model_loss": "curator.score.model_loss",
+    "loss_filter": "curator.score.loss_select",
+    "loss_reweight": "curator.score.loss_select",
+}
+BUILTIN_STEP_MODULES: tuple[str, ...] = tuple(dict.fromkeys(BUILTIN_STEPS.values()))
 
 
 def register_step(cls: type[Step]) -> type[Step]:
@@ -41,6 +48,9 @@ def register_step(cls: type[Step]) -> type[Step]:
     other = _REGISTRY.get(cls.name)
     if other is not None and other is not cls and other.__qualname__ != cls.__qualname__:
         raise ValueError(f"step name '{cls.name}' is taken by {other.__module__}.{other.__qualname__}")
+    builtin = BUILTIN_STEPS.get(cls.name)
+    if builtin is not None and cls.__module__ != builtin:  # taken even when its module is not imported yet
+        raise ValueError(f"step name '{cls.name}' is taken by the built-in step of {builtin}")
     _REGISTRY[cls.name] = cls
     return cls
 
@@ -56,6 +66,18 @@ def registered_steps(plugins: Iterable[str] = ()) -> dict[str, type[Step]]:
     load_entry_points()
     load_plugins(plugins)
     return dict(sorted(_REGISTRY.items()))
+
+
+def step_classes(names: Iterable[str], plugins: Iterable[str] = ()) -> dict[str, type[Step]]:
+    """The classes of the named steps (unknown names left out). Imports only the built-in modules that
+    define them, then the entry points and `plugins`, so a pipeline of light steps never imports torch."""
+    names = list(names)
+    for name in names:
+        if name in BUILTIN_STEPS:
+            importlib.import_module(BUILTIN_STEPS[name])
+    load_entry_points()
+    load_plugins(plugins)
+    return {name: _REGISTRY[name] for name in names if name in _REGISTRY}
 
 
 def load_plugins(modules: Iterable[str]) -> None:
