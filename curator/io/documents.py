@@ -7,10 +7,10 @@ from datetime import datetime, timezone
 
 import numpy as np
 import orjson
-import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from curator.io.meta import encode_meta_columns
 from curator.io.rejects import Reject, RejectSink
 from curator.io.sources import FieldMap, ReadLimits, Shard
 from curator.schema import FLOW_SCHEMA, stable_ids
@@ -43,12 +43,9 @@ def encode_meta(table: pa.Table | pa.RecordBatch, fields: FieldMap) -> pa.Array:
     if not rest:
         return pa.nulls(table.num_rows, pa.string())
     sub = table.select(rest)
-    try:
-        frame = pl.from_arrow(pa.Table.from_batches([sub]) if isinstance(sub, pa.RecordBatch) else sub)
-        encoded = frame.select(pl.struct(pl.all()).struct.json_encode().alias("meta")).to_arrow()
-        return encoded.column("meta").combine_chunks().cast(pa.string())
-    except Exception:  # types polars cannot take (e.g. extension types): encode row by row
-        return pa.array([orjson.dumps(r, default=str).decode() for r in sub.to_pylist()], pa.string())
+    if isinstance(sub, pa.Table):
+        sub = pa.RecordBatch.from_arrays([c.combine_chunks() for c in sub.columns], schema=sub.schema)
+    return encode_meta_columns(sub)
 
 
 def _parse_created(values: list, reject: Callable[[int, str, str], None]) -> pa.Array:
