@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curator.pipeline.step import Filter, first_reason
+from curator.text import kernel_cache
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,10 @@ class RuleFilter(Filter):
         off = [rule.field for rule in self.rules if _is_off(getattr(self, rule.field))]
         text = "keep if " + ", ".join(rule.describe(value) for rule, value in active) if active else "no rule on"
         return text + (f" (off: {', '.join(off)})" if off else "")
+
+    def teardown(self) -> None:
+        """Forget the text-kernel results cached for the task's last batch (shared by the rules)."""
+        kernel_cache.clear()
 
     def decide(self, batch: pa.RecordBatch) -> pa.Array:
         if self.score_only:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from curator.errors import ConfigError
 from curator.pipeline.registry import BUILTIN_STEP_MODULES, register_step, registered_steps, suggest  # noqa: F401
+from curator.text import kernel_cache
 
 DropSink = Callable[[str, pa.RecordBatch, pa.Array, "int | None"], None]  # step name, rows, reasons, position
 
@@ -65,7 +66,10 @@ class StepContext:
             return batch
         drop = pc.is_valid(reasons)
         self.drop(step, batch.filter(drop), reasons.filter(drop))
-        return batch.filter(pc.invert(drop))
+        kept = batch.filter(pc.invert(drop))
+        if "text" in batch.schema.names:  # cached text-kernel results follow the kept rows to the next step
+            kernel_cache.follow_filter(batch.column("text"), kept.column("text"), drop)
+        return kept
 
 
 class Step(BaseModel):
