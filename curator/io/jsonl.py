@@ -74,8 +74,8 @@ class JsonlReader:
 
     # -- blocks of whole lines -------------------------------------------------------------------------
 
-    def _blocks(self, stream: BinaryIO) -> Iterator[tuple[bytes, int, int]]:
-        """(block of whole lines, its first line number, its newline count)."""
+    def _blocks(self, stream: BinaryIO) -> Iterator[tuple[bytes, int, np.ndarray]]:
+        """(block of whole lines, its first line number, the positions of its newlines)."""
         limits = self.limits
         buf = b""
         line_no = 1  # line number of buf[0]
@@ -87,7 +87,7 @@ class JsonlReader:
                 return
             if not chunk:
                 if buf.strip():
-                    yield buf, line_no, buf.count(b"\n")
+                    yield buf, line_no, newline_positions(buf)
                 return
             buf += chunk
             cut = buf.rfind(b"\n")
@@ -100,18 +100,18 @@ class JsonlReader:
                     line_no += 1
                 continue
             block, buf = buf[: cut + 1], buf[cut + 1 :]
-            newlines = block.count(b"\n")
+            newlines = newline_positions(block)
             yield block, line_no, newlines
-            line_no += newlines
+            line_no += len(newlines)
 
-    def _truncated(self, buf: bytes, line_no: int, exc: Exception) -> Iterator[tuple[bytes, int, int]]:
+    def _truncated(self, buf: bytes, line_no: int, exc: Exception) -> Iterator[tuple[bytes, int, np.ndarray]]:
         """Keep every complete line before the break; the cut-off line (if any) is the reject."""
         cut = buf.rfind(b"\n")
         if cut != -1:
             block, buf = buf[: cut + 1], buf[cut + 1 :]
-            newlines = block.count(b"\n")
+            newlines = newline_positions(block)
             yield block, line_no, newlines
-            line_no += newlines
+            line_no += len(newlines)
         partial = bool(buf.strip())
         self.records += partial
         where = f"in line {line_no} (cut off after {len(buf):,} bytes)" if partial else f"after line {line_no - 1}"
@@ -155,15 +155,15 @@ class JsonlReader:
 
     # -- parsing ---------------------------------------------------------------------------------------
 
-    def _parse_fast(self, block: bytes, first_line: int, newlines: int) -> pa.RecordBatch | None:
-        """Parse a clean block with Arrow's JSON reader; None means 'use the line-by-line path'."""
-        if block.startswith(b"\n") or b"\n\n" in block:
+    def _parse_fast(self, block: bytes, first_line: int, newlines: np.ndarray) -> pa.RecordBatch | None:
+        """Parse a clean block with Arrow's JSON reader; None means 'use the line-by-line path'.
+
+        `newlines` (the positions of the block's newlines) answer, without another pass over the bytes,
+        whether a line is blank or longer than max_doc_bytes: both go line by line."""
+        line_bytes = np.diff(newlines, prepend=-1)  # each line's length + 1, but the unterminated last one
+        if len(newlines) and (line_bytes.min() == 1 or line_bytes.max() > self.limits.max_doc_bytes):
             return None
-        n_lines = newlines + (0 if block.endswith(b"\n") else 1)
-        if len(block) > self.limits.max_doc_bytes:
-            line_ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
-            if np.diff(line_ends, prepend=-1).max(initial=0) > self.limits.max_doc_bytes:
-                return None
+        n_lines = len(newlines) + (0 if block.endswith(b"\n") else 1)
         opts = pj.ReadOptions(use_threads=False, block_size=len(block) + 64)
         try:
             table = pj.read_json(io.BytesIO(block), read_options=opts)
@@ -281,6 +281,11 @@ class JsonlReader:
 
     def _file_reject(self, reason: str, detail: str, n_docs: int | None, **where) -> None:
         self.rejects.add(Reject.for_file(self.shard, reason, detail, n_docs, **where))
+
+
+def newline_positions(block: bytes) -> np.ndarray:
+    """Byte offsets of every '\\n' in `block` (one pass; it gives the line count and lengths)."""
+    return np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
 
 
 def _pop_mapped(obj: dict, f, cols: dict[str, list]) -> tuple[str, str] | None:
