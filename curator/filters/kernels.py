@@ -2,6 +2,8 @@
 
 Each kernel walks the UTF-8 bytes of a whole batch once and fills one output row per document. Memory: the
 outputs plus, per document being measured, a few 8-byte values per word or line of that document.
+Over 300 lines on purpose: the compiled kernels and the byte-level helpers and char classes they all call
+per byte belong together; `metrics.py` holds the Python side (definitions, tables, the cache).
 """
 
 from __future__ import annotations
