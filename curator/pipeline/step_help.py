@@ -62,6 +62,8 @@ def step_help(name: str, cls: type, width: int = 100) -> list[str]:
         notes.append("stats columns: " + ", ".join(f"{c} ({t})" for c, t in columns.items()))
     if getattr(cls, "provides_columns", None):
         notes.append("adds columns: " + ", ".join(sorted(cls.provides_columns)))
+    if getattr(cls, "side_outputs", None):
+        notes.append("writes into the run folder: " + ", ".join(f"{name}/" for name in cls.side_outputs))
     if getattr(cls, "packages", None):
         notes.append("packages: " + ", ".join(cls.packages.values()))
     res = getattr(cls, "resources", None)
