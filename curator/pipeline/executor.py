@@ -25,7 +25,7 @@ from curator.pipeline.run_folder import RunFolder, write_atomic
 from curator.pipeline.segments import remove_stage_files, stage_complete
 from curator.pipeline.stats import STEPS_SCHEMA, docs_schema
 from curator.pipeline.step import Step, StepContext
-from curator.pipeline.task import TaskResult, run_index_task, run_task
+from curator.pipeline.task import TaskResult, run_index_task, run_resolve, run_task
 
 
 @dataclass
@@ -200,9 +200,8 @@ def run_global_step(
         log,
         quiet,
     )
-    markers = [json.loads(index_marker(step.state, i).read_text()) for i in range(len(shards))]
     started = time.perf_counter()
-    facts = step.resolve(markers, log)
+    facts = executor.run_one(run_resolve, (config, root, position, len(shards)))
     log.info("%s: resolved in %.2f s: %s", step.name, time.perf_counter() - started, json.dumps(facts))
     return facts
 

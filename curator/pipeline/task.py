@@ -10,6 +10,7 @@ shards and stats parts appear only complete; the completion marker last.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict, dataclass, field
 
 import pyarrow as pa
@@ -95,6 +96,28 @@ def run_index_task(task: int, shard: Shard, config: PipelineConfig, run_root: st
     facts = {"task": task, "shard": shard.describe(), **facts, "stage_parts": parts, "segment": asdict(record)}
     write_atomic(index_marker(target.state, task), json.dumps(facts, indent=1))
     return facts
+
+
+def run_resolve(config: PipelineConfig, run_root: str, position: int, n_tasks: int) -> dict:
+    """The global passes (`resolve`) of the global step at `position` over its on-disk state, wherever the
+    executor runs them (the driver's process locally, a worker actor on Ray); logged to logs/run.log."""
+    run = RunFolder(run_root)
+    steps = config.build_steps()
+    bind_global_steps(steps, run)
+    step = steps[position]
+    step.setup(StepContext(task=-1, seed=config.seed, run_dir=run_root))
+    markers = [json.loads(index_marker(step.state, i).read_text()) for i in range(n_tasks)]
+    log = logging.getLogger("curator.resolve")
+    log.handlers.clear()
+    log.propagate = False
+    handler = logging.FileHandler(run.logs / "run.log", mode="a")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        return step.resolve(markers, log)
+    finally:
+        handler.close()
 
 
 def run_task(task: int, shard: Shard, config: PipelineConfig, run_root: str) -> TaskResult:

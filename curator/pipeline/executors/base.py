@@ -50,6 +50,10 @@ class Executor(ABC):
     def outcomes(self, spec: PassSpec) -> Iterator[tuple[int, Any]]:
         """(task, result or the exception it raised) for each pending task, as they finish."""
 
+    def run_one(self, fn: Callable[..., Any], args: tuple) -> Any:
+        """Run one function (a global step's `resolve`) where this executor runs work; its exception propagates."""
+        return fn(*args)
+
     def failure_line(self, task: int, where: str, exc: BaseException, log: logging.Logger) -> str:
         """One line for a failed task (a RunError's own message); the traceback goes to `log`."""
         if isinstance(exc, RunError):

@@ -164,6 +164,16 @@ class RayExecutor(Executor):
                 ray.cancel(ref, force=True)
             raise
 
+    def run_one(self, fn: Callable[..., Any], args: tuple) -> Any:
+        """On one worker actor (the driver only waits), so a global step's passes run on the cluster."""
+        ray = self.ray
+        try:
+            return ray.get(self._actors[0].run.remote(fn, args))
+        except ray.exceptions.RayTaskError as exc:
+            if isinstance(exc.cause, Exception):
+                raise exc.cause from None
+            raise
+
     def failure_line(self, task: int, where: str, exc: BaseException, log) -> str:
         if isinstance(exc, self.ray.exceptions.RayError) and not isinstance(exc, CuratorError):
             log.error("task %d: Ray worker lost", task, exc_info=exc)
