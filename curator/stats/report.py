@@ -37,13 +37,27 @@ def _pipeline_steps(run_dir: Path) -> list:
     return parse_pipeline(config, origin=str(run_dir / "config.yaml")).build_steps()
 
 
-def _flow(con, step_names: list[str], has_tokens: bool) -> tuple[list[str], list[dict]]:
-    """Documents / bytes / tokens per source entering the pipeline and remaining after each step."""
+def step_labels(step_names: list[str]) -> list[str]:
+    """Display names of the steps by position: the name, or 'name (N)' when the name appears twice."""
+    return [n if step_names.count(n) == 1 else f"{n} ({i})" for i, n in enumerate(step_names, start=1)]
+
+
+def _position_sql(columns: set[str], step_names: list[str]) -> str:
+    """SQL for the 1-based position of the step that dropped a document (0 when kept): `drop_step_index`, or
+    for runs written before it existed, the first position of `drop_step`'s name."""
+    if "drop_step_index" in columns:
+        return "coalesce(drop_step_index, 0)"
+    cases = " ".join(f"WHEN '{n}' THEN {step_names.index(n) + 1}" for n in dict.fromkeys(step_names))
+    return f"CASE drop_step {cases} ELSE 0 END" if cases else "0"
+
+
+def _flow(con, step_names: list[str], has_tokens: bool, position: str) -> tuple[list[str], list[dict]]:
+    """Documents / bytes / tokens per source entering the pipeline and remaining after each step (by position,
+    so a step that appears twice is counted at each place)."""
     tokens = ", sum(n_tokens) AS tokens" if has_tokens else ", NULL AS tokens"
     rows = _rows(
         con,
-        f"SELECT source, coalesce(drop_step, '') AS step, count(*) AS docs, sum(n_bytes) AS bytes{tokens} "
-        "FROM docs GROUP BY ALL",
+        f"SELECT source, {position} AS pos, count(*) AS docs, sum(n_bytes) AS bytes{tokens} FROM docs GROUP BY ALL",
     )
     sources = sorted({r["source"] for r in rows})
     remaining = {s: {"docs": 0, "bytes": 0, "tokens": 0} for s in sources}
@@ -51,12 +65,12 @@ def _flow(con, step_names: list[str], has_tokens: bool) -> tuple[list[str], list
         for key in ("docs", "bytes", "tokens"):
             remaining[r["source"]][key] += int(r[key] or 0)
     flow = [{"after": "read", "sources": {s: dict(v) for s, v in remaining.items()}}]
-    for step in step_names:
+    for i, label in enumerate(step_labels(step_names), start=1):
         for r in rows:
-            if r["step"] == step:
+            if r["pos"] == i:
                 for key in ("docs", "bytes", "tokens"):
                     remaining[r["source"]][key] -= int(r[key] or 0)
-        flow.append({"after": step, "sources": {s: dict(v) for s, v in remaining.items()}})
+        flow.append({"after": label, "sources": {s: dict(v) for s, v in remaining.items()}})
     return sources, flow
 
 
@@ -78,10 +92,10 @@ def _histograms(con, has_tokens: bool) -> dict:
     return out
 
 
-def _dedup(con, steps: list, flow: list[dict], views: list[str]) -> list[dict]:
+def _dedup(con, steps: list, flow: list[dict], views: list[str], where: str) -> list[dict]:
     """Per dedup step and source: documents entering, duplicates dropped, rate; clusters from `clusters`."""
     out = []
-    names = [s.name for s in steps]
+    labels = step_labels([s.name for s in steps])
     for position, step in enumerate(steps):
         if not isinstance(step, DedupStep):
             continue
@@ -90,8 +104,8 @@ def _dedup(con, steps: list, flow: list[dict], views: list[str]) -> list[dict]:
             r["source"]: r["n"]
             for r in _rows(
                 con,
-                "SELECT source, count(*) AS n FROM docs WHERE drop_step = ? AND drop_reason = ? GROUP BY ALL",
-                [step.name, step.reason],
+                f"SELECT source, count(*) AS n FROM docs WHERE {where} = ? AND drop_reason = ? GROUP BY ALL",
+                [position + 1, step.reason],
             )
         }
         per_source = {
@@ -111,8 +125,8 @@ def _dedup(con, steps: list, flow: list[dict], views: list[str]) -> list[dict]:
             clusters = found[0] if found and found[0]["clustered_docs"] else {}
         out.append(
             {
-                "step": step.name,
-                "position": names.index(step.name) + 1,
+                "step": labels[position],
+                "position": position + 1,
                 "kind": "exact" if step.reason == "exact_dup" else "near",
                 "entering": total_in,
                 "duplicates": total_dup,
@@ -209,16 +223,22 @@ def corpus_report(run_dir: str | Path) -> dict:
     steps = _pipeline_steps(run_dir)
     columns = {d[0] for d in con.execute("SELECT * FROM docs LIMIT 0").description}
     has_tokens = "n_tokens" in columns
-    sources, flow = _flow(con, [s.name for s in steps], has_tokens)
+    names = [s.name for s in steps]
+    position = _position_sql(columns, names)
+    sources, flow = _flow(con, names, has_tokens, position)
     declared = {name: dtype for s in steps for name, dtype in s.stats_columns.items()}
     score_columns = [c for c, t in declared.items() if t in SCORE_TYPES and c in columns and c not in NOT_SCORES]
     drops = _rows(
         con,
-        "SELECT drop_step AS step, drop_reason AS reason, count(*) AS docs, sum(n_bytes) AS bytes FROM docs "
-        "WHERE NOT kept GROUP BY ALL",
+        f"SELECT {position} AS pos, drop_step AS step, drop_reason AS reason, count(*) AS docs, "
+        "sum(n_bytes) AS bytes FROM docs WHERE NOT kept GROUP BY ALL",
     )
-    order = {s.name: i for i, s in enumerate(steps)}
-    drops.sort(key=lambda r: (order.get(r["step"], len(order)), -r["docs"], r["reason"] or ""))
+    labels = step_labels(names)
+    for r in drops:
+        pos = r.pop("pos")
+        r["step"] = labels[pos - 1] if 0 < pos <= len(labels) else r["step"]
+        r["position"] = pos
+    drops.sort(key=lambda r: (r["position"] or len(labels) + 1, -r["docs"], r["reason"] or ""))
     rejects = (
         _rows(
             con,
@@ -260,7 +280,7 @@ def corpus_report(run_dir: str | Path) -> dict:
         "drops": drops,
         "rejects": rejects,
         "histograms": _histograms(con, has_tokens),
-        "dedup": _dedup(con, steps, flow, views),
+        "dedup": _dedup(con, steps, flow, views, position),
         "languages": _languages(con) if "lang" in columns else {},
         "scores": _scores(con, score_columns, sources),
         "extremes": _extremes(con, run_dir),

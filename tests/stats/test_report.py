@@ -107,3 +107,27 @@ def test_interrupted_run_and_non_run_folder(curated_run, tmp_path):
     assert result.exit_code == 0 and "the run did not finish" in result.output
     result = CliRunner().invoke(app, ["stats", str(tmp_path)])
     assert result.exit_code == 2 and "not a run folder" in result.output and "Traceback" not in result.output
+
+
+def test_a_step_that_appears_twice_is_reported_at_each_position(tmp_path):
+    """Flow, funnel and dedup rows are keyed by position: `length_filter` before and after `exact_dedup`."""
+    from curator.pipeline.config import parse_pipeline
+    from curator.pipeline.executor import run_pipeline
+    from tests.conftest import synthetic_docs, write_jsonl
+
+    docs = synthetic_docs(300, seed=3, source="s")
+    write_jsonl(tmp_path / "in.jsonl", docs + [{**d, "id": d["id"] + "-copy"} for d in docs[:40]])
+    steps = [{"length_filter": {"min_words": 5}}, "exact_dedup", {"length_filter": {"min_words": 25}}]
+    config = parse_pipeline({"inputs": [{"path": str(tmp_path / "in.jsonl")}], "steps": steps})
+    summary = run_pipeline(config, tmp_path / "run", workers=1, quiet=True)
+    report = corpus_report(tmp_path / "run")
+    assert report["totals"]["kept"] == summary.kept and report["totals"]["read"] == summary.records
+    counts = [sum(v["docs"] for v in f["sources"].values()) for f in report["flow"]]
+    assert counts == sorted(counts, reverse=True) and min(counts) >= 0
+    assert [f["after"] for f in report["flow"]] == ["read", "length_filter (1)", "exact_dedup", "length_filter (3)"]
+    by_step = {d["step"]: d["docs"] for d in report["drops"]}
+    table = pq.read_table(tmp_path / "run" / "stats" / "docs.parquet").to_pylist()
+    for position, label in ((1, "length_filter (1)"), (3, "length_filter (3)")):
+        assert by_step[label] == sum(1 for d in table if d["drop_step_index"] == position)
+    (dedup,) = report["dedup"]
+    assert dedup["entering"] == counts[1] and dedup["duplicates"] == counts[1] - counts[2]
