@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from curator.errors import ConfigError
 from curator.io.sources import FieldMap, ReadLimits
@@ -115,6 +123,17 @@ class ExecutorConfig(_Strict):
         if v == "ray" and importlib.util.find_spec("ray") is None:
             raise ValueError("kind: ray needs Ray, which is not installed; pip install 'curator[ray]'")
         return v
+
+    @model_validator(mode="after")
+    def _ray_settings_need_ray(self):
+        given = [k for k in ("address", "cpus_per_worker") if getattr(self, k) is not None]
+        if self.kind != "ray" and given:
+            raise ValueError(
+                f"{' and '.join(given)} {'apply' if len(given) > 1 else 'applies'} only to kind: ray, and this "
+                "run would execute locally; "
+                "add `kind: ray` (or --executor ray), or remove them"
+            )
+        return self
 
     @field_validator("workers")
     @classmethod

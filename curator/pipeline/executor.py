@@ -80,7 +80,7 @@ def run_pipeline(
         lock = run.claim(overwrite=overwrite)
         try:
             executor.claimed(run.root)
-            return _run_claimed(run, config, shards, executor, quiet)
+            return _run_claimed(run, config, shards, executor, quiet, lock.token)
         finally:
             lock.release()
 
@@ -94,14 +94,17 @@ def make_executor(
         from curator.pipeline.executors.ray import RayExecutor, pipeline_resources
 
         resources = pipeline_resources(config.build_steps())
+        cpus_from = "the most a step declares"
         if settings.cpus_per_worker is not None:
             resources = replace(resources, cpus=settings.cpus_per_worker)
+            cpus_from = "executor.cpus_per_worker"
         requested = workers or (None if settings.workers == "auto" else int(settings.workers))
         return RayExecutor(
             min(requested, len(shards)) if requested else len(shards),
             resources,
             address=settings.address,
             max_task_retries=settings.max_task_retries,
+            cpus_from=cpus_from,
             run_key=str(Path(out).resolve()) if out is not None else None,
         )
     sizes = [s.size_bytes for s in shards]
@@ -121,17 +124,20 @@ def warm_worker(config: PipelineConfig) -> None:
             return
 
 
-def _run_claimed(run: RunFolder, config: PipelineConfig, shards, executor: Executor, quiet: bool) -> RunSummary:
+def _run_claimed(
+    run: RunFolder, config: PipelineConfig, shards, executor: Executor, quiet: bool, owner: str
+) -> RunSummary:
     resuming = run.begin(config.resolved(), plan_record(shards))
     log = _logger(run)
     steps = config.build_steps()
     bind_global_steps(steps, run)
     pending = [i for i in range(len(shards)) if not run.is_done(i)]
     log.info("%s %s: %d tasks, %d to run", "resume" if resuming else "start", config.name, len(shards), len(pending))
+    log.info("executor %s", executor.describe())
     if pending:
         redo_lost_stages(steps, pending, log)
         for position in global_positions(steps):
-            run_global_step(run, config, steps, position, shards, executor, quiet, log)
+            run_global_step(run, config, steps, position, shards, executor, quiet, log, owner)
     root = str(run.root)
     executor.run_pass(
         PassSpec(
@@ -139,7 +145,7 @@ def _run_claimed(run: RunFolder, config: PipelineConfig, shards, executor: Execu
             run_task,
             pending,
             len(shards),
-            args_of=lambda i: (i, shards[i], config, root),
+            args_of=lambda i: (i, shards[i], config, root, owner),
             describe=lambda i: shards[i].describe(),
             counts=lambda r: (r.records, r.kept),
         ),
@@ -176,7 +182,15 @@ def redo_lost_stages(steps: list[Step], pending: list[int], log: logging.Logger)
 
 
 def run_global_step(
-    run: RunFolder, config: PipelineConfig, steps, position: int, shards, executor: Executor, quiet: bool, log
+    run: RunFolder,
+    config: PipelineConfig,
+    steps,
+    position: int,
+    shards,
+    executor: Executor,
+    quiet: bool,
+    log,
+    owner: str = "",
 ) -> dict:
     """A global step's index pass (resumable per task), then its global passes (resumable per pass)."""
     step = steps[position]
@@ -192,7 +206,7 @@ def run_global_step(
             run_index_task,
             pending,
             len(shards),
-            args_of=lambda i: (i, shards[i], config, root, position),
+            args_of=lambda i: (i, shards[i], config, root, position, owner),
             describe=lambda i: shards[i].describe(),
             counts=lambda facts: (facts["docs"], facts["docs"]),
             resume_hint="re-run the same command to resume",
@@ -276,7 +290,10 @@ def account(run: RunFolder, markers: list[TaskResult], ran: int) -> RunSummary:
     if lost != rejected:
         problems.append(f"rejects/ accounts for {lost:,} documents, markers for {rejected:,}")
     if problems:
-        raise RunError(f"{run.root}: documents unaccounted for: " + "; ".join(problems))
+        raise RunError(
+            f"{run.root}: documents unaccounted for: " + "; ".join(problems) + "; if files of finished tasks were "
+            "changed or removed, delete those tasks' completions/task-NNNNN.json and re-run, or use --overwrite"
+        )
     reasons = docs.filter(pc.invert(docs.column("kept"))).column("drop_reason")
     by_reason = {r["values"]: r["counts"] for r in pc.value_counts(reasons).to_pylist()} if len(reasons) else {}
     rej = rejects.column("reason")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 from curator.errors import RunError
@@ -16,6 +17,25 @@ LOCK_NAME = ".curator.lock"
 _held: dict[Path, tuple[int, int]] = {}  # resolved folder -> (fd, depth): re-entrant within one process
 
 
+def lock_holder(root: str | Path) -> tuple[str, str]:
+    """(pid, token) written by the command that holds (or last held) the run folder's lock; ('', '') if none."""
+    try:
+        fields = (Path(root) / LOCK_NAME).read_text().split()
+    except OSError:
+        return "", ""
+    return (fields + ["", ""])[0], (fields + ["", ""])[1]
+
+
+def check_owner(root: str | Path, token: str) -> None:
+    """Raise when the run folder is no longer held by the command whose lock token is `token`: a task of a
+    driver that died (a Ray worker outliving it) must not publish into a run another driver has taken over."""
+    if token and lock_holder(root)[1] != token:
+        raise RunError(
+            f"{root}: another curator command has taken over this run folder (the driver of this task is gone); "
+            "this task stops without publishing anything"
+        )
+
+
 class RunLock:
     """Holds `flock(RUN_DIR/.curator.lock)` while a command writes into the folder; released by the kernel
     when the process dies, so a killed run never leaves a stale lock. Re-entrant within one process."""
@@ -25,6 +45,7 @@ class RunLock:
         self.key = self.root.resolve()
         self.path = self.root / LOCK_NAME
         self.acquired = False
+        self.token = ""  # this holder's id, written after the pid: tasks check it before they publish
 
     def acquire(self) -> RunLock:
         if self.acquired:
@@ -32,6 +53,7 @@ class RunLock:
         if self.key in _held:
             fd, depth = _held[self.key]
             _held[self.key] = (fd, depth + 1)
+            self.token = lock_holder(self.root)[1]
             self.acquired = True
             return self
         self.root.mkdir(parents=True, exist_ok=True)
@@ -40,14 +62,15 @@ class RunLock:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
-                holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
+                holder = (os.read(fd, 64).decode(errors="replace").split() or ["unknown"])[0]
                 os.close(fd)
                 raise RunError(
                     f"{self.root} is in use by pid {holder} (another curator command is writing into it); "
                     "wait for it to finish, stop it, or use another --out"
                 ) from None
+        self.token = uuid.uuid4().hex
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        os.pwrite(fd, f"{os.getpid()} {self.token}\n".encode(), 0)
         _held[self.key] = (fd, 1)
         self.acquired = True
         return self

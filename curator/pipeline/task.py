@@ -23,6 +23,7 @@ from curator.io.writer import ShardedParquetWriter
 from curator.pipeline.config import PipelineConfig
 from curator.pipeline.global_step import bind_global_steps, index_marker
 from curator.pipeline.run_folder import RunFolder, write_atomic
+from curator.pipeline.run_lock import check_owner
 from curator.pipeline.segment_pass import (
     SegmentPass,
     SegmentRecord,
@@ -57,9 +58,13 @@ class TaskResult:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k != "skipped"}, skipped=True)
 
 
-def run_index_task(task: int, shard: Shard, config: PipelineConfig, run_root: str, position: int) -> dict:
+def run_index_task(
+    task: int, shard: Shard, config: PipelineConfig, run_root: str, position: int, owner: str = ""
+) -> dict:
     """Stream one task through the segment that ends at the global step at `position`: its survivors go to
-    the step's stage file and its `index()`; drops, rejects and step rows are kept beside the index marker."""
+    the step's stage file and its `index()`; drops, rejects and step rows are kept beside the index marker.
+    `owner`: the run lock's token of the driver; checked before anything is published."""
+    check_owner(run_root, owner)
     run = RunFolder(run_root)
     steps = config.build_steps()
     bind_global_steps(steps, run)
@@ -80,6 +85,7 @@ def run_index_task(task: int, shard: Shard, config: PipelineConfig, run_root: st
         target.setup(ctx.for_step(position + 1))
         facts = target.index_task(stage.tee(flow.survivors()), task)
         record = flow.finish(stage.rows, f"{target.name}'s stage file")
+        check_owner(run_root, owner)
         parts = stage.close()
         docs.close()
         if rejects is not None:
@@ -120,8 +126,10 @@ def run_resolve(config: PipelineConfig, run_root: str, position: int, n_tasks: i
         handler.close()
 
 
-def run_task(task: int, shard: Shard, config: PipelineConfig, run_root: str) -> TaskResult:
-    """The final pass of one task: the last segment into output/, then the task's merged stats and marker."""
+def run_task(task: int, shard: Shard, config: PipelineConfig, run_root: str, owner: str = "") -> TaskResult:
+    """The final pass of one task: the last segment into output/, then the task's merged stats and marker.
+    `owner`: the run lock's token of the driver; checked before anything is published."""
+    check_owner(run_root, owner)
     run = RunFolder(run_root)
     steps = config.build_steps()
     run.clean_task(task, steps)
@@ -162,6 +170,7 @@ def run_task(task: int, shard: Shard, config: PipelineConfig, run_root: str) -> 
             docs.write_kept(batch)
         records.append(flow.finish(out.rows, "the writer"))
         _check_segments(task, shard, records, docs)
+        check_owner(run_root, owner)
         outputs = [p.name for p in out.close()]
         docs.close()
         rejects.close()

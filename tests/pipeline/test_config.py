@@ -136,3 +136,9 @@ def test_a_step_whose_package_is_missing_says_what_to_install():
     message = r"test_needs_package: needs the package 'curator_no_such_module', .*'curator-no-such-package>=1'"
     with pytest.raises(ConfigError, match=message):
         parse_pipeline({"inputs": [{"path": "a"}], "steps": ["test_needs_package"]})
+
+
+def test_ray_settings_without_kind_ray_are_refused():
+    for executor in ({"address": "auto"}, {"cpus_per_worker": 0.5}):
+        with pytest.raises(ConfigError, match="only to kind: ray"):
+            parse_pipeline({"inputs": [{"path": "x.jsonl"}], "steps": [], "executor": executor})

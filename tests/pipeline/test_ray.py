@@ -180,3 +180,37 @@ def test_import_curator_does_not_import_ray():
     code = "import sys, curator, curator.pipeline.executor; print('ray' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "False"
+
+
+def test_ctrl_c_stops_a_ray_run_with_one_line_and_it_resumes(cluster, corpus, local_run, tmp_path):
+    config_file = tmp_path / "pipeline.yaml"
+    config_file.write_text(yaml.safe_dump(_config(corpus, {"kind": "ray", "address": cluster}, pause=1.0)))
+    run = tmp_path / "run"
+    env = {**os.environ, "CI": "true", "PYTHONPATH": str(ROOT)}
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "curator", "run", str(config_file), "--out", str(run), "--workers", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 120
+    while not list(run.glob("state/*/index/task-*.json")):  # inside the first index pass
+        assert driver.poll() is None and time.time() < deadline, "the driver ended before any task finished"
+        time.sleep(0.2)
+    driver.send_signal(signal.SIGINT)
+    _, err = driver.communicate(timeout=60)
+    assert driver.returncode == 130, err
+    assert "interrupted; re-run the same command to resume" in err and "Traceback" not in err
+    summary = run_pipeline(parse_pipeline(yaml.safe_load(config_file.read_text())), run, workers=2, quiet=True)
+    assert summary.records == 496 and _files(run) == _files(local_run)
+
+
+def test_an_address_where_nothing_answers_fails_fast(tmp_path, corpus):
+    from curator.errors import ConfigError
+
+    config = parse_pipeline(_config(corpus, {"kind": "ray", "address": "127.0.0.1:1"}))
+    started = time.time()
+    with pytest.raises(ConfigError, match="nothing answers at 127.0.0.1:1"):
+        run_pipeline(config, tmp_path / "run", quiet=True)
+    assert time.time() - started < 30 and not (tmp_path / "run").exists()

@@ -137,3 +137,21 @@ def test_rejects_of_the_first_pass_reach_the_run_tables(tmp_path):
     assert summary.records == summary.kept + summary.dropped + summary.rejected_docs
     read = [r for r in pq.read_table(tmp_path / "run" / "stats" / "steps.parquet").to_pylist() if r["step"] == "read"]
     assert sum(r["rows_in"] - r["rows_out"] for r in read) == summary.rejected_docs
+
+
+def test_a_task_of_a_driver_that_lost_the_run_folder_publishes_nothing(tmp_path, corpus):
+    """A task whose driver no longer holds the run's lock (a Ray worker outliving a killed driver, while a new
+    driver redoes the run) stops before it publishes anything."""
+    from curator.pipeline.plan import plan_tasks
+    from curator.pipeline.run_lock import lock_holder
+    from curator.pipeline.task import run_task
+
+    config = _config(corpus, tmp_path / "a.txt")
+    run = tmp_path / "run"
+    run_pipeline(config, run, workers=1, quiet=True)
+    before = _digests(run)
+    (run / "completions" / "task-00000.json").unlink()
+    assert lock_holder(run)[1]  # the last holder's token stays in the lock file
+    with pytest.raises(RunError, match="another curator command has taken over"):
+        run_task(0, plan_tasks(config)[0], config, str(run), owner="a-driver-that-died")
+    assert _digests(run) == before and not (run / "completions" / "task-00000.json").exists()

@@ -43,6 +43,10 @@ class Executor(ABC):
     def start(self, warm: Callable[..., None] | None = None, *args) -> None:
         """Start workers before the first pass; `warm(*args)` runs once in each (imports, models)."""
 
+    def describe(self) -> str:
+        """Where the tasks run, for the run log."""
+        return self.kind
+
     def claimed(self, run_root: Path) -> None:  # noqa: B027 - optional hook, nothing to do by default
         """Called once this driver holds the run folder's lock, before the first pass."""
 

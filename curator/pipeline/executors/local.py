@@ -24,6 +24,9 @@ class LocalExecutor(Executor):
     def workers(self) -> int:
         return self.pool.workers
 
+    def describe(self) -> str:
+        return f"local: {self.workers} worker process(es)"
+
     def start(self, warm: Callable[..., None] | None = None, *args) -> None:
         if warm is not None:
             self.pool.warm(warm, *args)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import socket
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
@@ -50,6 +51,31 @@ class TaskRunner:
         return os.getpid()
 
 
+def _signal_safe(call: Callable, *args, **kwargs):
+    """`call(*args)` (a blocking Ray call), re-raising an interrupt (Ctrl-C, SIGTERM) that arrived while Ray's
+    C++ code was waiting: Ray reports it as a SystemError wrapping the signal handler's exception."""
+    try:
+        return call(*args, **kwargs)
+    except SystemError as exc:
+        inner = exc.__cause__ or exc.__context__
+        if isinstance(inner, BaseException) and not isinstance(inner, Exception):
+            raise inner from None
+        raise
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """A HOST:PORT cluster address must accept a connection within `timeout` s (Ray itself retries forever);
+    'auto' and ray:// addresses fail on their own with a message."""
+    if address == "auto" or "://" in address or ":" not in address:
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            pass
+    except (OSError, ValueError) as exc:
+        raise ConnectionError(f"nothing answers at {address} ({exc})") from None
+
+
 def pipeline_resources(steps) -> Resources:
     """What one worker needs to run any step of the pipeline: the most CPUs, memory and GPUs a step declares."""
     return Resources(
@@ -72,6 +98,7 @@ class RayExecutor(Executor):
         max_task_retries: int = 2,
         local_cpus: int | None = None,
         run_key: str | None = None,
+        cpus_from: str = "the most a step declares",
     ):
         self.ray = import_ray()
         self.requested = workers
@@ -79,6 +106,7 @@ class RayExecutor(Executor):
         self.address = address
         self.max_task_retries = max_task_retries
         self.local_cpus = local_cpus
+        self.cpus_from = cpus_from
         self.workers = 0
         self._owns_cluster = False
         self._actors: list = []
@@ -89,6 +117,14 @@ class RayExecutor(Executor):
 
     def _connect(self) -> None:
         ray = self.ray
+        where = f"the Ray cluster at {self.address!r}" if self.address else "a local Ray cluster"
+        hint = "start one with `ray start --head` and pass --address auto, or leave the address unset to start a "
+        hint += "private one"
+        if self.address:
+            try:
+                _check_reachable(self.address)
+            except ConnectionError as exc:
+                raise ConfigError(f"could not start or join {where}: {exc}; {hint}") from None
         if ray.is_initialized():
             return  # a session the caller opened (a notebook, a test): used as it is, and left open
         options = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
@@ -98,11 +134,7 @@ class RayExecutor(Executor):
             else:
                 ray.init(num_cpus=self.local_cpus or os.cpu_count() or 1, **options)
         except (ConnectionError, RuntimeError, ValueError) as exc:
-            where = f"the Ray cluster at {self.address!r}" if self.address else "a local Ray cluster"
-            raise ConfigError(
-                f"could not start or join {where}: {exc}; start one with `ray start --head` and pass "
-                "--address auto, or leave the address unset to start a private one"
-            ) from None
+            raise ConfigError(f"could not start or join {where}: {exc}; {hint}") from None
         self._owns_cluster = True
 
     def start(self, warm: Callable[..., None] | None = None, *args) -> None:
@@ -112,7 +144,7 @@ class RayExecutor(Executor):
         offered = ray.cluster_resources().get("CPU", 1.0)
         if cpus > offered:
             raise ConfigError(
-                f"a worker needs {cpus:g} CPUs (the most a step declares) but the Ray cluster offers {offered:g}; "
+                f"a worker needs {cpus:g} CPUs ({self.cpus_from}) but the Ray cluster offers {offered:g}; "
                 "set executor.cpus_per_worker lower or add nodes"
             )
         fit = max(1, int(offered // cpus))
@@ -127,6 +159,14 @@ class RayExecutor(Executor):
             runner.options(name=f"{self._prefix}{os.getpid()}-{i}", namespace=NAMESPACE, **options).remote(warm, args)
             for i in range(self.workers)
         ]
+
+    def describe(self) -> str:
+        r = self.resources
+        need = (
+            f"{r.cpus:g} CPU" + (f", {r.memory_mb} MB" if r.memory_mb else "") + (f", {r.gpus:g} GPU" if r.gpus else "")
+        )
+        where = f"the cluster at {self.address}" if self.address else "a private local cluster"
+        return f"ray: {self.workers} worker actor(s) x ({need}) on {where}, {self.max_task_retries} retries per task"
 
     def claimed(self, run_root) -> None:
         """Stop worker actors an earlier, killed driver of this run folder left behind (Ray stops a dead
@@ -149,7 +189,7 @@ class RayExecutor(Executor):
                 while idle and queue:
                     actor, task = idle.pop(), queue.pop(0)
                     running[actor.run.remote(spec.fn, spec.args_of(task))] = (task, actor)
-                (ref,), _ = ray.wait(list(running), num_returns=1)
+                (ref,), _ = _signal_safe(ray.wait, list(running), num_returns=1)
                 task, actor = running.pop(ref)
                 idle.append(actor)
                 try:
@@ -159,16 +199,17 @@ class RayExecutor(Executor):
                     yield task, cause if isinstance(cause, Exception) else RuntimeError(str(exc))
                 except ray.exceptions.RayError as exc:  # its worker died and the retries ran out
                     yield task, exc
-        except BaseException:
-            for ref in running:
-                ray.cancel(ref, force=True)
+        except BaseException:  # interrupted (Ctrl-C, SIGTERM) or the driver failed: stop the running tasks
+            for _, actor in running.values():
+                with contextlib.suppress(Exception):  # actor tasks cannot be force-cancelled: stop the actor
+                    ray.kill(actor, no_restart=True)
             raise
 
     def run_one(self, fn: Callable[..., Any], args: tuple) -> Any:
         """On one worker actor (the driver only waits), so a global step's passes run on the cluster."""
         ray = self.ray
         try:
-            return ray.get(self._actors[0].run.remote(fn, args))
+            return _signal_safe(ray.get, self._actors[0].run.remote(fn, args))
         except ray.exceptions.RayTaskError as exc:
             if isinstance(exc.cause, Exception):
                 raise exc.cause from None
