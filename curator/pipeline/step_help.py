@@ -60,6 +60,12 @@ def step_help(name: str, cls: type, width: int = 100) -> list[str]:
     notes = []
     if columns:
         notes.append("stats columns: " + ", ".join(f"{c} ({t})" for c, t in columns.items()))
+    try:  # with default settings (a setting may change it, e.g. keep: score)
+        needs = sorted(cls.model_construct().required_columns())
+    except Exception:  # a step whose defaults cannot be built alone: say nothing rather than guess
+        needs = []
+    if needs:
+        notes.append("needs columns: " + ", ".join(needs))
     if getattr(cls, "provides_columns", None):
         notes.append("adds columns: " + ", ".join(sorted(cls.provides_columns)))
     if getattr(cls, "side_outputs", None):
@@ -67,7 +73,7 @@ def step_help(name: str, cls: type, width: int = 100) -> list[str]:
     if getattr(cls, "packages", None):
         notes.append("packages: " + ", ".join(cls.packages.values()))
     res = getattr(cls, "resources", None)
-    if res is not None and (res.memory_mb or res.gpus or res.cpus != 1.0):
+    if res is not None:
         notes.append(
             f"resources per copy: {res.cpus:g} CPU, {res.memory_mb} MB" + (f", {res.gpus:g} GPU" if res.gpus else "")
         )
