@@ -141,61 +141,77 @@ def polars_queries(root: Path) -> dict:
     docs = pl.scan_parquet(root / "stats" / "docs.parquet")
     text = pl.scan_parquet(root / "output" / "*.parquet")
     return {
-        "kept per source": lambda: docs.group_by("source")
-        .agg(pl.len().alias("docs"), pl.col("kept").sum(), pl.col("n_bytes").sum())
-        .sort("source")
-        .collect(),
-        "drop funnel": lambda: docs.filter(~pl.col("kept"))
-        .group_by("drop_step", "drop_reason")
-        .agg(pl.len().alias("docs"), pl.col("n_bytes").sum())
-        .sort("docs", descending=True)
-        .collect(),
-        "log2 length histogram": lambda: docs.group_by(
-            "source", pl.col("n_bytes").clip(1).log(2).floor().cast(pl.Int32).alias("bin")
-        )
-        .agg(pl.len())
-        .sort("source", "bin")
-        .collect(),
-        "score quantiles": lambda: docs.filter(pl.col("alpha_word_frac").is_not_null())
-        .group_by("source")
-        .agg(*[pl.col("alpha_word_frac").quantile(q, "linear").alias(f"q{q}") for q in (0.1, 0.5, 0.9)])
-        .sort("source")
-        .collect(),
-        "re-threshold": lambda: docs.filter(
-            pl.col("kept")
-            & (pl.col("lang") == "en")
-            & (pl.col("lang_score") > 0.65)
-            & (pl.col("alpha_word_frac") > 0.8)
-        )
-        .group_by("source")
-        .agg(pl.len())
-        .sort("source")
-        .collect(),
-        "language mix": lambda: docs.filter(pl.col("lang").is_not_null())
-        .group_by("source", "lang")
-        .agg(pl.len().alias("docs"))
-        .sort(["docs", "source", "lang"], descending=[True, False, False])
-        .head(20)
-        .collect(),
-        "largest dup clusters": lambda: docs.filter(pl.col("dup_cluster_size") > 1)
-        .group_by("dup_cluster")
-        .agg(pl.col("dup_cluster_size").max().alias("size"))
-        .sort(["size", "dup_cluster"], descending=[True, False])
-        .head(10)
-        .collect(),
-        "longest kept (pointers)": lambda: docs.filter(pl.col("kept"))
-        .select("source", "id", "file", "row", "n_bytes")
-        .sort(["n_bytes", "id"], descending=[True, False])
-        .head(10)
-        .collect(),
-        "output ids of confident en": lambda: text.select("id", "source")
-        .join(
-            docs.filter((pl.col("lang") == "en") & (pl.col("lang_score") > 0.9)).select("id"), on="id", how="semi"
-        )
-        .group_by("source")
-        .agg(pl.len())
-        .sort("source")
-        .collect(),
+        "kept per source": lambda: (
+            docs.group_by("source")
+            .agg(pl.len().alias("docs"), pl.col("kept").sum(), pl.col("n_bytes").sum())
+            .sort("source")
+            .collect()
+        ),
+        "drop funnel": lambda: (
+            docs.filter(~pl.col("kept"))
+            .group_by("drop_step", "drop_reason")
+            .agg(pl.len().alias("docs"), pl.col("n_bytes").sum())
+            .sort("docs", descending=True)
+            .collect()
+        ),
+        "log2 length histogram": lambda: (
+            docs.group_by("source", pl.col("n_bytes").clip(1).log(2).floor().cast(pl.Int32).alias("bin"))
+            .agg(pl.len())
+            .sort("source", "bin")
+            .collect()
+        ),
+        "score quantiles": lambda: (
+            docs.filter(pl.col("alpha_word_frac").is_not_null())
+            .group_by("source")
+            .agg(*[pl.col("alpha_word_frac").quantile(q, "linear").alias(f"q{q}") for q in (0.1, 0.5, 0.9)])
+            .sort("source")
+            .collect()
+        ),
+        "re-threshold": lambda: (
+            docs.filter(
+                pl.col("kept")
+                & (pl.col("lang") == "en")
+                & (pl.col("lang_score") > 0.65)
+                & (pl.col("alpha_word_frac") > 0.8)
+            )
+            .group_by("source")
+            .agg(pl.len())
+            .sort("source")
+            .collect()
+        ),
+        "language mix": lambda: (
+            docs.filter(pl.col("lang").is_not_null())
+            .group_by("source", "lang")
+            .agg(pl.len().alias("docs"))
+            .sort(["docs", "source", "lang"], descending=[True, False, False])
+            .head(20)
+            .collect()
+        ),
+        "largest dup clusters": lambda: (
+            docs.filter(pl.col("dup_cluster_size") > 1)
+            .group_by("dup_cluster")
+            .agg(pl.col("dup_cluster_size").max().alias("size"))
+            .sort(["size", "dup_cluster"], descending=[True, False])
+            .head(10)
+            .collect()
+        ),
+        "longest kept (pointers)": lambda: (
+            docs.filter(pl.col("kept"))
+            .select("source", "id", "file", "row", "n_bytes")
+            .sort(["n_bytes", "id"], descending=[True, False])
+            .head(10)
+            .collect()
+        ),
+        "output ids of confident en": lambda: (
+            text.select("id", "source")
+            .join(
+                docs.filter((pl.col("lang") == "en") & (pl.col("lang_score") > 0.9)).select("id"), on="id", how="semi"
+            )
+            .group_by("source")
+            .agg(pl.len())
+            .sort("source")
+            .collect()
+        ),
     }
 
 
