@@ -142,3 +142,11 @@ def test_ray_settings_without_kind_ray_are_refused():
     for executor in ({"address": "auto"}, {"cpus_per_worker": 0.5}):
         with pytest.raises(ConfigError, match="only to kind: ray"):
             parse_pipeline({"inputs": [{"path": "x.jsonl"}], "steps": [], "executor": executor})
+
+
+def test_kind_ray_without_ray_installed_says_how_to_install_it(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # what Python sees when the ray extra is not installed
+    with pytest.raises(ConfigError, match=r"pip install 'curator\[ray\]'"):
+        parse_pipeline({"inputs": [{"path": "x.jsonl"}], "steps": [], "executor": {"kind": "ray"}})
