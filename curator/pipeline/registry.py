@@ -39,6 +39,20 @@ BUILTIN_STEPS: dict[str, str] = {
     "loss_reweight": "curator.score.loss_select",
 }
 BUILTIN_STEP_MODULES: tuple[str, ...] = tuple(dict.fromkeys(BUILTIN_STEPS.values()))
+# the built-in steps' `side_outputs` (run-folder folders they write), known without importing them, so
+# `--overwrite` removes them even when the new pipeline does not use those steps (checked by the same test)
+BUILTIN_SIDE_OUTPUTS: dict[str, tuple[str, ...]] = {
+    "dataset_decomposition": ("buckets",),
+    "token_store": ("tokens",),
+}
+
+
+def side_outputs() -> list[str]:
+    """Every run-folder folder a step may write: the built-in steps' and those of the steps loaded so far
+    (plugins), without importing any step module."""
+    names = [n for outs in BUILTIN_SIDE_OUTPUTS.values() for n in outs]
+    names += [n for cls in _REGISTRY.values() for n in cls.side_outputs]
+    return sorted(set(names))
 
 
 def register_step(cls: type[Step]) -> type[Step]:

@@ -32,12 +32,11 @@ RUN_ENTRIES = (
 
 
 def run_entries() -> tuple[str, ...]:
-    """Every top-level name curator may create in a run folder: RUN_ENTRIES plus each registered step's
-    `side_outputs`. `--overwrite` removes these and nothing else."""
-    from curator.pipeline.step import registered_steps
+    """Every top-level name curator may create in a run folder: RUN_ENTRIES plus the steps' `side_outputs`
+    (built-in ones and those of the steps loaded). `--overwrite` removes these and nothing else."""
+    from curator.pipeline.registry import side_outputs
 
-    sides = sorted({name for cls in registered_steps().values() for name in cls.side_outputs})
-    return RUN_ENTRIES + tuple(n for n in sides if n not in RUN_ENTRIES)
+    return RUN_ENTRIES + tuple(n for n in side_outputs() if n not in RUN_ENTRIES)
 
 
 def _foreign_entries(path: Path) -> list[str]:
