@@ -14,7 +14,8 @@ from curator.io.sources import ReadLimits, Shard
 
 
 class ParquetReader:
-    """Yields FLOW_SCHEMA batches from one Parquet file.
+    """Yields FLOW_SCHEMA batches from one Parquet file, or from its row groups [row_start, row_stop) when the
+    planner cut a large file into several tasks (row numbers stay file-relative, so ids and rejects too).
 
     Memory: one row group's pages plus one batch of at most `limits.batch_rows` rows.
     """
@@ -35,9 +36,9 @@ class ParquetReader:
         if total == 0:
             self._file_reject("empty_file", "Parquet file has no rows", 0)
             return
-        row = 0
+        row, end, groups = self._range(pf)
         try:
-            for batch in pf.iter_batches(batch_size=self.limits.batch_rows):
+            for batch in pf.iter_batches(batch_size=self.limits.batch_rows, row_groups=groups):
                 try:
                     docs = arrow_to_documents(
                         batch, row_range(row, batch.num_rows), self.shard, self.limits, self.rejects
@@ -45,19 +46,31 @@ class ParquetReader:
                 except SchemaMismatch as exc:
                     self._file_reject(
                         "schema_mismatch",
-                        f"{exc}; the file's {total - row:,} rows from row {row} "
+                        f"{exc}; the file's {end - row:,} rows from row {row} "
                         "cannot be read as documents (map the fields with text_field/id_field/...)",
-                        total - row,
+                        end - row,
                         row=row,
                     )
-                    self.records = total
+                    self.records = end - self.shard.row_start
                     return
                 row += batch.num_rows
-                self.records = row
+                self.records = row - self.shard.row_start
                 if docs is not None:
                     yield docs
         except (OSError, pa.ArrowException) as exc:
             self._file_reject("truncated_file", f"reading failed after row {row}: {exc}", None, row=row)
+
+    def _range(self, pf: pq.ParquetFile) -> tuple[int, int, list[int] | None]:
+        """(first row, end row, row groups to read or None for all) of this task."""
+        if self.shard.row_stop is None:
+            return 0, pf.metadata.num_rows, None
+        groups, first = [], 0
+        for g in range(pf.metadata.num_row_groups):
+            n = pf.metadata.row_group(g).num_rows
+            if self.shard.row_start <= first and first + n <= self.shard.row_stop:
+                groups.append(g)
+            first += n
+        return self.shard.row_start, self.shard.row_stop, groups
 
     def _file_reject(self, reason: str, detail: str, n_docs: int | None, **where) -> None:
         self.rejects.add(Reject.for_file(self.shard, reason, detail, n_docs, **where))

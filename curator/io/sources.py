@@ -39,10 +39,10 @@ class Shard:
     force_source: str | None = None  # a constant source that overrides any per-row field
     fields: FieldMap = field(default_factory=FieldMap)
     split: str | None = None  # Hugging Face DatasetDict split
-    row_start: int = 0  # Hugging Face Dataset row range [row_start, row_stop)
-    row_stop: int | None = None
+    row_start: int = 0  # row range [row_start, row_stop) of a Hugging Face dataset or a Parquet file's row groups
+    row_stop: int | None = None  # None: to the end
     size_bytes: int = 0
 
     def describe(self) -> str:
-        rng = f"[{self.row_start}:{self.row_stop}]" if self.format == "hf" and self.row_stop is not None else ""
+        rng = f"[{self.row_start}:{self.row_stop}]" if self.row_stop is not None else ""
         return f"{self.format}:{self.file_key}{rng}"

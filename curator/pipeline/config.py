@@ -64,7 +64,12 @@ class InputConfig(_Strict):
     url_field: str = "url"
     created_field: str = "created"
     split: str | None = Field(None, description="DatasetDict split for Hugging Face folders")
-    rows_per_task: int = Field(200_000, gt=0, description="Hugging Face datasets are split into tasks of this size")
+    rows_per_task: int = Field(
+        200_000,
+        gt=0,
+        description="Hugging Face datasets are split into tasks of this many rows, Parquet files with more rows "
+        "into tasks of whole row groups of at least this many (JSONL: one task per file)",
+    )
 
     def field_map(self) -> FieldMap:
         return FieldMap(self.text_field, self.id_field, self.source_field, self.url_field, self.created_field)

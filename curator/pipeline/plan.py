@@ -1,9 +1,13 @@
-"""Turn a pipeline's inputs into an ordered list of tasks (one per file, or per slice of a dataset)."""
+"""Turn a pipeline's inputs into an ordered list of tasks (one per file, or per slice of a dataset or of a large
+Parquet file's row groups)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from curator.errors import ConfigError
 from curator.io.hf import hf_num_rows, is_hf_folder
@@ -52,18 +56,43 @@ def shards_for_input(cfg: InputConfig) -> list[Shard]:
         if fmt is None:
             raise ConfigError(f"cannot tell the format of '{f}'; set format: jsonl or format: parquet")
         key = os.path.relpath(f, root)
-        shards.append(
-            Shard(
-                fmt,
-                str(f.resolve()),
-                key,
-                _default_source(cfg, root),
-                cfg.source,
-                fields,
-                size_bytes=f.stat().st_size,
+        size = f.stat().st_size
+        ranges = parquet_row_ranges(f, cfg.rows_per_task) if fmt == "parquet" else [(0, None, 1.0)]
+        for start, stop, share in ranges:
+            shards.append(
+                Shard(
+                    fmt,
+                    str(f.resolve()),
+                    key,
+                    _default_source(cfg, root),
+                    cfg.source,
+                    fields,
+                    row_start=start,
+                    row_stop=stop,
+                    size_bytes=max(1, round(size * share)),
+                )
             )
-        )
     return shards
+
+
+def parquet_row_ranges(path: Path, rows_per_task: int) -> list[tuple[int, int | None, float]]:
+    """(row_start, row_stop, share of the file) of the tasks a Parquet file is cut into: whole row groups, at
+    least `rows_per_task` rows each (the last may be smaller); one task (0, None) when the file is not larger,
+    has one row group, or cannot be read here (its reader then rejects it)."""
+    try:
+        meta = pq.ParquetFile(path).metadata
+    except (OSError, pa.ArrowException):
+        return [(0, None, 1.0)]
+    total = meta.num_rows
+    if total <= rows_per_task or meta.num_row_groups < 2:
+        return [(0, None, 1.0)]
+    ranges, start, row = [], 0, 0
+    for g in range(meta.num_row_groups):
+        row += meta.row_group(g).num_rows
+        if row - start >= rows_per_task or g == meta.num_row_groups - 1:
+            ranges.append((start, row, (row - start) / total))
+            start = row
+    return ranges if len(ranges) > 1 else [(0, None, 1.0)]
 
 
 def plan_tasks(config: PipelineConfig) -> list[Shard]:
