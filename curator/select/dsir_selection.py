@@ -62,7 +62,8 @@ def select_documents(
         if not step.allow_fewer:
             raise RunError(
                 f"{step.name}: k={k:,} but only {eligible:,} of {docs:,} documents are eligible "
-                f"(min_length={step.min_length} tokens); lower k, lower min_length, or set allow_fewer: true"
+                f"(min_length={step.min_length} tokens); lower k, lower min_length, or set allow_fewer: true "
+                "(`curator dsir`: --allow-fewer)"
             )
         note = f"k={k:,} exceeds the {eligible:,} eligible documents: all of them are selected"
         log.warning("%s: %s", step.name, note)
