@@ -17,11 +17,19 @@ Group = Literal["all", "source", "length"]
 def group_keys(batch: pa.RecordBatch, group: Group) -> pa.Array:
     """The group label of each document: 'all', its source, or 'len2^i' with i = floor(log2(loss_tokens))."""
     if group == "all":
-        return pa.array(["all"] * batch.num_rows, pa.string())
+        return pa.repeat(pa.scalar("all", pa.string()), batch.num_rows)
     if group == "source":
         return pc.fill_null(batch.column("source").cast(pa.string()), "")
     tokens = np.maximum(batch.column("loss_tokens").to_numpy(zero_copy_only=False), 1)
-    return pa.array([f"len2^{int(i)}" for i in np.floor(np.log2(tokens))], pa.string())
+    exponents, rows = np.unique(np.floor(np.log2(tokens)).astype(np.int64), return_inverse=True)
+    return pa.array([f"len2^{e}" for e in exponents], pa.string()).take(pa.array(rows.reshape(-1)))
+
+
+def encode_groups(groups: pa.Array) -> tuple[list, np.ndarray]:
+    """(the distinct group labels, each row's index into them): per-group work then costs one lookup per
+    label, not one per document."""
+    encoded = pc.dictionary_encode(groups, null_encoding="encode")
+    return encoded.dictionary.to_pylist(), encoded.indices.to_numpy(zero_copy_only=False)
 
 
 class GroupWeights:
@@ -36,14 +44,15 @@ class GroupWeights:
         self.fmax, self.sum = np.zeros(0), np.zeros(0)
 
     def _ids(self, groups: pa.Array) -> np.ndarray:
-        for name in pc.unique(groups).to_pylist():
+        labels, rows = encode_groups(groups)
+        for name in labels:
             if name not in self.names:
                 self.names[name] = len(self.names)
                 grow = lambda a, v: np.append(a, v)  # noqa: E731
                 self.n, self.finite = grow(self.n, 0), grow(self.finite, 0)
                 self.lo, self.hi = grow(self.lo, np.inf), grow(self.hi, -np.inf)
                 self.fmax, self.sum = grow(self.fmax, -np.inf), grow(self.sum, 0.0)
-        return np.array([self.names[g] for g in groups.to_pylist()], np.int64)
+        return np.array([self.names[name] for name in labels], np.int64)[rows]
 
     @staticmethod
     def _losses(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:

@@ -25,7 +25,7 @@ from pydantic import Field, model_validator
 from curator.dedup.state import read_json, save_npy, task_file, write_json
 from curator.errors import RunError
 from curator.pipeline.step import register_step
-from curator.score.group_weights import GroupWeights
+from curator.score.group_weights import GroupWeights, encode_groups
 from curator.score.loss_step import LossStep
 from curator.select.resample import TopK, selected_by_threshold
 
@@ -235,10 +235,13 @@ class LossFilter(LossStep):
     def task_arrays(self, task: int) -> dict:
         groups = read_json(self.state / "thresholds.json") or {}
         table = self.task_losses(task)
-        names = table.column("group").to_pylist()
-        nan = float("nan")
-        hi = np.array([nan if (v := groups.get(g, {}).get("max_kept")) is None else v for g in names], np.float64)
-        lo = np.array([nan if (v := groups.get(g, {}).get("min_kept")) is None else v for g in names], np.float64)
+        labels, rows = encode_groups(table.column("group").combine_chunks())
+
+        def bound(key: str) -> np.ndarray:  # per label, then per document
+            values = [groups.get(g, {}).get(key) for g in labels]
+            return np.array([np.nan if v is None else v for v in values], np.float64)[rows]
+
+        hi, lo = bound("max_kept"), bound("min_kept")
         held = np.isnan(table.column("noise").to_numpy(zero_copy_only=False))
         return {"hi": hi, "lo": lo, "loss": table.column("loss").to_numpy().astype(np.float64), "held": held}
 
