@@ -20,6 +20,7 @@ from curator.io.sources import Shard
 from curator.pipeline.config import PipelineConfig
 from curator.pipeline.executors import Executor, LocalExecutor, PassSpec
 from curator.pipeline.global_step import bind_global_steps, global_positions, index_marker
+from curator.pipeline.logs import file_logger
 from curator.pipeline.plan import plan_record, plan_tasks
 from curator.pipeline.run_folder import RunFolder, write_atomic
 from curator.pipeline.segments import remove_stage_files, stage_complete
@@ -49,14 +50,7 @@ class RunSummary:
 
 
 def _logger(run: RunFolder) -> logging.Logger:
-    logger = logging.getLogger("curator.run")
-    logger.handlers.clear()
-    logger.propagate = False
-    handler = logging.FileHandler(run.logs / "run.log", mode="a")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    return logger
+    return file_logger("curator.run", run.logs / "run.log")
 
 
 def run_pipeline(

@@ -9,6 +9,7 @@ exactly the documents the index pass saw (same count, same ids in the same order
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,6 +50,14 @@ STATE_CHANGED = "the run's state/ folder changed since the index pass: re-run wi
 def index_marker(state: Path, task: int) -> Path:
     """The index pass's completion marker of `task` (its facts as JSON)."""
     return state / "index" / f"task-{task:05d}.json"
+
+
+def read_index_marker(step: GlobalStep, task: int) -> dict:
+    """The index marker of `task` for the global step `step`; a RunError when its index pass never finished."""
+    path = index_marker(step.state, task)
+    if not path.exists():
+        raise RunError(f"{step.name}: task {task} was never indexed ({step.state}); re-run to rebuild the state")
+    return json.loads(path.read_text())
 
 
 class GlobalStep(Step):
@@ -103,12 +112,8 @@ class GlobalStep(Step):
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         """The filter pass: check the stream against the index marker, add columns, drop with reasons."""
-        from curator.dedup.state import read_json
-
         task = self.ctx.task
-        marker = read_json(index_marker(self.state, task))
-        if marker is None:
-            raise RunError(f"{self.name}: task {task} was never indexed ({self.state}); re-run to rebuild the state")
+        marker = read_index_marker(self, task)
         expected = int(marker["docs"])
         digest = IdDigest()
         self.open_task(task)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Iterator
@@ -14,7 +13,8 @@ from curator.errors import RunError
 from curator.io.readers import open_reader
 from curator.io.rejects import Reject, RejectSink
 from curator.io.sources import Shard
-from curator.pipeline.global_step import index_marker
+from curator.pipeline.global_step import read_index_marker
+from curator.pipeline.logs import file_logger
 from curator.pipeline.run_folder import RunFolder
 from curator.pipeline.segments import Segment, read_stage
 from curator.pipeline.step import Step, StepContext, chain_steps
@@ -67,19 +67,7 @@ class SegmentRecord:
 
 def task_logger(run: RunFolder, task: int) -> logging.Logger:
     """The task's log file (appended to by each of its passes)."""
-    logger = logging.getLogger(f"curator.task.{task}")
-    logger.handlers.clear()
-    logger.propagate = False
-    handler = logging.FileHandler(run.task_log(task), mode="a")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    return logger
-
-
-def close_logger(log: logging.Logger) -> None:
-    for handler in log.handlers:
-        handler.close()
+    return file_logger(f"curator.task.{task}", run.task_log(task))
 
 
 def reject_logger(log: logging.Logger):
@@ -93,14 +81,6 @@ def reject_logger(log: logging.Logger):
         logged += 1
 
     return on_reject
-
-
-def read_index_marker(step, task: int) -> dict:
-    """The index marker of `task` for the global step `step`; a RunError when the pass never finished."""
-    path = index_marker(step.state, task)
-    if not path.exists():
-        raise RunError(f"{step.name}: task {task} was never indexed ({step.state}); re-run to rebuild the state")
-    return json.loads(path.read_text())
 
 
 class SegmentPass:

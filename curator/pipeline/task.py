@@ -10,7 +10,6 @@ shards and stats parts appear only complete; the completion marker last.
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import asdict, dataclass, field
 
 import pyarrow as pa
@@ -21,14 +20,13 @@ from curator.io.rejects import RejectSink
 from curator.io.sources import Shard
 from curator.io.writer import ShardedParquetWriter
 from curator.pipeline.config import PipelineConfig
-from curator.pipeline.global_step import bind_global_steps, index_marker
+from curator.pipeline.global_step import bind_global_steps, index_marker, read_index_marker
+from curator.pipeline.logs import close_logger, file_logger
 from curator.pipeline.run_folder import RunFolder, write_atomic
 from curator.pipeline.run_lock import check_owner
 from curator.pipeline.segment_pass import (
     SegmentPass,
     SegmentRecord,
-    close_logger,
-    read_index_marker,
     reject_logger,
     task_logger,
 )
@@ -113,17 +111,11 @@ def run_resolve(config: PipelineConfig, run_root: str, position: int, n_tasks: i
     step = steps[position]
     step.setup(StepContext(task=-1, seed=config.seed, run_dir=run_root))
     markers = [json.loads(index_marker(step.state, i).read_text()) for i in range(n_tasks)]
-    log = logging.getLogger("curator.resolve")
-    log.handlers.clear()
-    log.propagate = False
-    handler = logging.FileHandler(run.logs / "run.log", mode="a")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
+    log = file_logger("curator.resolve", run.logs / "run.log")
     try:
         return step.resolve(markers, log)
     finally:
-        handler.close()
+        close_logger(log)
 
 
 def run_task(task: int, shard: Shard, config: PipelineConfig, run_root: str, owner: str = "") -> TaskResult:

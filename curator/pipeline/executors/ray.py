@@ -63,6 +63,12 @@ def _signal_safe(call: Callable, *args, **kwargs):
         raise
 
 
+def _task_exception(error: Exception) -> Exception:
+    """The exception a task function raised, from Ray's RayTaskError wrapping it (the wrapper if none)."""
+    cause = getattr(error, "cause", None)
+    return cause if isinstance(cause, Exception) else error
+
+
 def _check_reachable(address: str, timeout: float = 5.0) -> None:
     """A HOST:PORT cluster address must accept a connection within `timeout` s (Ray itself retries forever);
     'auto' and ray:// addresses fail on their own with a message."""
@@ -195,8 +201,7 @@ class RayExecutor(Executor):
                 try:
                     yield task, ray.get(ref)
                 except ray.exceptions.RayTaskError as exc:  # the task raised: report its own exception
-                    cause = exc.cause if isinstance(exc.cause, BaseException) else exc
-                    yield task, cause if isinstance(cause, Exception) else RuntimeError(str(exc))
+                    yield task, _task_exception(exc)
                 except ray.exceptions.RayError as exc:  # its worker died and the retries ran out
                     yield task, exc
         except BaseException:  # interrupted (Ctrl-C, SIGTERM) or the driver failed: stop the running tasks
@@ -211,9 +216,7 @@ class RayExecutor(Executor):
         try:
             return _signal_safe(ray.get, self._actors[0].run.remote(fn, args))
         except ray.exceptions.RayTaskError as exc:
-            if isinstance(exc.cause, Exception):
-                raise exc.cause from None
-            raise
+            raise _task_exception(exc) from None
 
     def failure_line(self, task: int, where: str, exc: BaseException, log) -> str:
         if isinstance(exc, self.ray.exceptions.RayError) and not isinstance(exc, CuratorError):
