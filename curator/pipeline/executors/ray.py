@@ -47,9 +47,6 @@ class TaskRunner:
     def run(self, fn: Callable[..., Any], args: tuple) -> Any:
         return fn(*args)
 
-    def pid(self) -> int:
-        return os.getpid()
-
 
 def _signal_safe(call: Callable, *args, **kwargs):
     """`call(*args)` (a blocking Ray call), re-raising an interrupt (Ctrl-C, SIGTERM) that arrived while Ray's
