@@ -214,3 +214,12 @@ def test_an_address_where_nothing_answers_fails_fast(tmp_path, corpus):
     with pytest.raises(ConfigError, match="nothing answers at 127.0.0.1:1"):
         run_pipeline(config, tmp_path / "run", quiet=True)
     assert time.time() - started < 30 and not (tmp_path / "run").exists()
+
+
+def test_a_worker_larger_than_the_cluster_is_refused_before_the_run(cluster, corpus, tmp_path):
+    from curator.errors import ConfigError
+
+    config = parse_pipeline(_config(corpus, {"kind": "ray", "cpus_per_worker": 64}))
+    with pytest.raises(ConfigError, match=r"needs 64 CPUs \(executor.cpus_per_worker\) but the Ray cluster offers 2"):
+        run_pipeline(config, tmp_path / "run", quiet=True)
+    assert not (tmp_path / "run").exists()
