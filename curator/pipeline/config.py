@@ -111,6 +111,12 @@ class ExecutorConfig(_Strict):
         gt=0,
         description="ray: CPUs each worker actor reserves (fractions allowed); default: the most any step declares",
     )
+    mode: Literal["data", "tasks"] = Field(
+        "data",
+        description="ray: 'data' streams each pass's per-batch steps as Ray Data map_batches stages (models in "
+        "actor pools) and finishes each task from their output; 'tasks' runs whole tasks on worker actors "
+        "(less overhead for a few large files on one machine)",
+    )
     max_task_retries: int = Field(
         2, ge=0, description="ray: times a task whose worker died (node lost, killed) is retried on a new worker"
     )

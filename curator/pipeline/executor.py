@@ -26,6 +26,7 @@ from curator.pipeline.run_folder import RunFolder, write_atomic
 from curator.pipeline.segments import remove_stage_files, stage_complete
 from curator.pipeline.stats import STEPS_SCHEMA, docs_schema
 from curator.pipeline.step import Step, StepContext
+from curator.pipeline.streamed import remove_all_spill
 from curator.pipeline.task import TaskResult, run_index_task, run_resolve, run_task
 
 
@@ -99,6 +100,8 @@ def make_executor(
             address=settings.address,
             max_task_retries=settings.max_task_retries,
             cpus_from=cpus_from,
+            mode=settings.mode,
+            cpus_per_worker=settings.cpus_per_worker,
             run_key=str(Path(out).resolve()) if out is not None else None,
         )
     sizes = [s.size_bytes for s in shards]
@@ -142,11 +145,13 @@ def _run_claimed(
             args_of=lambda i: (i, shards[i], config, root, owner),
             describe=lambda i: shards[i].describe(),
             counts=lambda r: (r.records, r.kept),
+            stream=(config, root, None, shards, owner),
         ),
         log,
         quiet,
     )
     summary = finalize(run, config, len(shards), ran=len(pending))
+    remove_all_spill(root)  # what a killed Ray Data stream left (each finished task removes its own)
     if not config.executor.keep_stage_files:
         freed = sum(remove_stage_files(steps[p].state) for p in global_positions(steps))
         if freed:
@@ -204,6 +209,7 @@ def run_global_step(
             describe=lambda i: shards[i].describe(),
             counts=lambda facts: (facts["docs"], facts["docs"]),
             resume_hint="re-run the same command to resume",
+            stream=(config, root, position, shards, owner),
         ),
         log,
         quiet,

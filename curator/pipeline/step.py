@@ -95,6 +95,9 @@ class Step(BaseModel):
     # top-level folders of the run folder the step writes through `ctx.output_dir` (buckets/, tokens/):
     # `--overwrite` removes them with the run's own entries; `clean_task_outputs` clears one task's part
     side_outputs: ClassVar[tuple[str, ...]] = ()
+    # whether `process` may see any batch of any task on any worker (Ray Data streams such steps batch by
+    # batch); set False for a step whose `process` keeps state from one batch to the next
+    per_batch: ClassVar[bool] = True
     _ctx: StepContext | None = PrivateAttr(default=None)
 
     def setup(self, ctx: StepContext) -> None:

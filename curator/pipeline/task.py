@@ -33,6 +33,7 @@ from curator.pipeline.segment_pass import (
 from curator.pipeline.segments import StageWriter, plan_segments, segment_part
 from curator.pipeline.stats import STEPS_SCHEMA, DocStatsWriter, docs_schema
 from curator.pipeline.step import StepContext
+from curator.pipeline.streamed import ReplayPass, remove_spill
 from curator.schema import DOCUMENT_SCHEMA, validate_documents
 
 
@@ -57,11 +58,18 @@ class TaskResult:
 
 
 def run_index_task(
-    task: int, shard: Shard, config: PipelineConfig, run_root: str, position: int, owner: str = ""
+    task: int,
+    shard: Shard,
+    config: PipelineConfig,
+    run_root: str,
+    position: int,
+    owner: str = "",
+    streamed: bool = False,
 ) -> dict:
     """Stream one task through the segment that ends at the global step at `position`: its survivors go to
     the step's stage file and its `index()`; drops, rejects and step rows are kept beside the index marker.
-    `owner`: the run lock's token of the driver; checked before anything is published."""
+    `owner`: the run lock's token of the driver; checked before anything is published. `streamed`: the
+    segment's per-batch steps already ran on an engine (curator.pipeline.streamed); replay their spill files."""
     check_owner(run_root, owner)
     run = RunFolder(run_root)
     steps = config.build_steps()
@@ -79,7 +87,7 @@ def run_index_task(
     sinks = [s for s in (stage, docs, rejects) if s is not None]
     flow = None
     try:
-        flow = SegmentPass(task, shard, config, run, steps, segment, ctx, rejects)
+        flow = _segment_flow(streamed, task, shard, config, run, steps, segment, ctx, rejects)
         target.setup(ctx.for_step(position + 1))
         facts = target.index_task(stage.tee(flow.survivors()), task)
         record = flow.finish(stage.rows, f"{target.name}'s stage file")
@@ -99,6 +107,8 @@ def run_index_task(
         close_logger(log)
     facts = {"task": task, "shard": shard.describe(), **facts, "stage_parts": parts, "segment": asdict(record)}
     write_atomic(index_marker(target.state, task), json.dumps(facts, indent=1))
+    if streamed:
+        remove_spill(run_root, segment.index, task)
     return facts
 
 
@@ -118,9 +128,12 @@ def run_resolve(config: PipelineConfig, run_root: str, position: int, n_tasks: i
         close_logger(log)
 
 
-def run_task(task: int, shard: Shard, config: PipelineConfig, run_root: str, owner: str = "") -> TaskResult:
+def run_task(
+    task: int, shard: Shard, config: PipelineConfig, run_root: str, owner: str = "", streamed: bool = False
+) -> TaskResult:
     """The final pass of one task: the last segment into output/, then the task's merged stats and marker.
-    `owner`: the run lock's token of the driver; checked before anything is published."""
+    `owner`: the run lock's token of the driver; checked before anything is published. `streamed`: as for
+    run_index_task."""
     check_owner(run_root, owner)
     run = RunFolder(run_root)
     steps = config.build_steps()
@@ -148,7 +161,8 @@ def run_task(task: int, shard: Shard, config: PipelineConfig, run_root: str, own
             docs.copy_dropped(segment_part(state, "docs", task))
             if segment.reads_input:
                 rejects.copy_from(segment_part(state, "rejects", task))
-        flow = SegmentPass(task, shard, config, run, steps, last, ctx, rejects if last.reads_input else None)
+        first_rejects = rejects if last.reads_input else None
+        flow = _segment_flow(streamed, task, shard, config, run, steps, last, ctx, first_rejects)
         names = DOCUMENT_SCHEMA.names
         for batch in flow.survivors():
             documents = batch.select(names)
@@ -197,7 +211,16 @@ def run_task(task: int, shard: Shard, config: PipelineConfig, run_root: str, own
         seconds=round(sum(r.seconds for r in records), 3),
     )
     write_atomic(run.marker(task), json.dumps(asdict(result), indent=1))
+    if streamed:
+        remove_spill(run_root, last.index, task)
     return result
+
+
+def _segment_flow(streamed: bool, task, shard, config, run, steps, segment, ctx, rejects):
+    """The segment's pass for one task: run here (SegmentPass), or replayed from its streamed spill files."""
+    if streamed:
+        return ReplayPass(task, shard, run, steps, segment, ctx, rejects)
+    return SegmentPass(task, shard, config, run, steps, segment, ctx, rejects)
 
 
 def _check_segments(task: int, shard: Shard, records: list[SegmentRecord], docs: DocStatsWriter) -> None:

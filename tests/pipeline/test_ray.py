@@ -141,19 +141,14 @@ def test_a_killed_worker_without_retries_fails_its_task_and_the_rerun_resumes(cl
     config = parse_pipeline(_config(corpus, {"kind": "ray", "max_task_retries": 0}, die={"flag": str(flag), "task": 0}))
     from curator.errors import RunError
 
-    with pytest.raises(RunError, match=r"task 0 .*Ray worker died 1 time"):
+    with pytest.raises(RunError, match=r"task 0 .*Ray worker died 1 time"):  # its stream, or its task in mode tasks
         run_pipeline(config, tmp_path / "run", workers=2, quiet=True)
     summary = run_pipeline(config, tmp_path / "run", workers=2, quiet=True)
     assert summary.records == 496 and _files(tmp_path / "run") == _files(local_run)
 
 
-def test_resume_after_the_driver_is_killed(cluster, corpus, local_run, tmp_path):
-    """A driver on the shared cluster is killed (-9) in its final pass; the run resumes, here on the local
-    executor (where a run executes is not part of the run), and the output equals the local run's. A resume
-    on Ray is tested above (a task whose worker died without retries)."""
-    config_file = tmp_path / "pipeline.yaml"
-    config_file.write_text(yaml.safe_dump(_config(corpus, {"kind": "ray", "address": cluster}, pause=1.0)))
-    run = tmp_path / "run"
+def _kill_driver_when(config_file: Path, run: Path, pattern: str) -> None:
+    """Start `curator run` on the config, SIGKILL it once a file matching `pattern` appears in the run folder."""
     env = {**os.environ, "CI": "true", "PYTHONPATH": str(ROOT)}
     driver = subprocess.Popen(
         [sys.executable, "-m", "curator", "run", str(config_file), "--out", str(run), "--quiet", "--workers", "2"],
@@ -162,18 +157,32 @@ def test_resume_after_the_driver_is_killed(cluster, corpus, local_run, tmp_path)
         stderr=subprocess.DEVNULL,
     )
     deadline = time.time() + 120
-    while not list(run.glob("completions/*.json")):  # wait for the first finished task, then kill the driver
-        assert driver.poll() is None and time.time() < deadline, "the driver ended before any task finished"
-        time.sleep(0.2)
+    while not list(run.glob(pattern)):
+        assert driver.poll() is None and time.time() < deadline, f"the driver ended before {pattern} appeared"
+        time.sleep(0.1)
     os.kill(driver.pid, signal.SIGKILL)
     driver.wait()
+
+
+@pytest.mark.parametrize("mode", ["tasks", "data"])
+def test_resume_after_the_driver_is_killed(cluster, corpus, local_run, tmp_path, mode):
+    """A driver on the shared cluster is killed (-9) in its final pass (mode tasks: after a task finished;
+    mode data: while Ray Data streams, spill files written); the run resumes, here on the local executor
+    (where a run executes is not part of the run), the output equals the local run's and no spill file is
+    left. A resume on Ray is tested above (a task whose worker died without retries)."""
+    config_file = tmp_path / "pipeline.yaml"
+    executor = {"kind": "ray", "address": cluster, "mode": mode}
+    config_file.write_text(yaml.safe_dump(_config(corpus, executor, pause=1.0)))
+    run = tmp_path / "run"
+    _kill_driver_when(config_file, run, "completions/*.json" if mode == "tasks" else "state/stream/s02/*/block-*")
     done = len(list((run / "completions").glob("*.json")))
-    assert 1 <= done < 3
+    assert 1 <= done < 3 if mode == "tasks" else done == 0
     data = yaml.safe_load(config_file.read_text())
     data["executor"] = {"kind": "local"}  # resumed on this machine's processes: the same run
     summary = run_pipeline(parse_pipeline(data), run, workers=2, quiet=True)
     assert summary.tasks_run == 3 - done
     assert _files(run) == _files(local_run)
+    assert not (run / "state" / "stream").exists()
 
 
 def test_import_curator_does_not_import_ray():

@@ -32,12 +32,16 @@ class PassSpec:
     describe: Callable[[int], str]
     counts: Callable[[Any], tuple[int, int]]
     resume_hint: str = "fix the cause and re-run the same command to resume"
+    # (config, run folder, the global step fed or None, shards, owner): lets an executor stream the pass's
+    # per-batch steps (Ray Data) before running `fn(*args_of(task), True)` to finish each task from them
+    stream: tuple | None = None
 
 
 class Executor(ABC):
     """Runs the task passes of one pipeline run; one instance (and one set of workers) per run."""
 
     kind: ClassVar[str] = ""
+    quiet: bool = False
 
     @abstractmethod
     def start(self, warm: Callable[..., None] | None = None, *args) -> None:
@@ -68,6 +72,7 @@ class Executor(ABC):
 
     def run_pass(self, spec: PassSpec, log: logging.Logger, quiet: bool = False) -> list[Any]:
         """Run every pending task of `spec`; the results, or one RunError listing every failure."""
+        self.quiet = quiet  # for an executor's own progress (Ray Data's streaming)
         progress = TaskProgress(spec.total, done=spec.total - len(spec.pending), quiet=quiet, label=spec.label)
         results, failures = [], []
         try:

@@ -102,7 +102,11 @@ class RayExecutor(Executor):
         local_cpus: int | None = None,
         run_key: str | None = None,
         cpus_from: str = "the most a step declares",
+        mode: str = "data",
+        cpus_per_worker: float | None = None,
     ):
+        self.mode = mode
+        self.cpus_per_worker = cpus_per_worker
         self.ray = import_ray()
         self.requested = workers
         self.resources = resources
@@ -130,6 +134,9 @@ class RayExecutor(Executor):
                 raise ConfigError(f"could not start or join {where}: {exc}; {hint}") from None
         if ray.is_initialized():
             return  # a session the caller opened (a notebook, a test): used as it is, and left open
+        # Ray's C++ core logs advice and retries to the driver's stderr (actor restarts, Ray Data's actor pools);
+        # curator reports what failed itself. RAY_BACKEND_LOG_LEVEL set by the user wins.
+        os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
         options = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
         try:
             if self.address:
@@ -152,7 +159,13 @@ class RayExecutor(Executor):
             )
         fit = max(1, int(offered // cpus))
         self.workers = max(1, min(self.requested or fit, fit))
-        options: dict[str, Any] = dict(num_cpus=cpus, max_restarts=-1, max_task_retries=self.max_task_retries)
+        self.offered = offered
+        # in data mode the pass actors idle while Ray Data streams a pass, so they reserve no CPU (else they
+        # would hold every CPU the stream needs); Ray spreads them over the nodes instead
+        reserve = 0 if self.mode == "data" else cpus
+        options: dict[str, Any] = dict(num_cpus=reserve, max_restarts=-1, max_task_retries=self.max_task_retries)
+        if self.mode == "data":
+            options["scheduling_strategy"] = "SPREAD"
         if self.resources.gpus:
             options["num_gpus"] = self.resources.gpus
         if self.resources.memory_mb:
@@ -169,6 +182,11 @@ class RayExecutor(Executor):
             f"{r.cpus:g} CPU" + (f", {r.memory_mb} MB" if r.memory_mb else "") + (f", {r.gpus:g} GPU" if r.gpus else "")
         )
         where = f"the cluster at {self.address}" if self.address else "a private local cluster"
+        if self.mode == "data":
+            return (
+                f"ray (data): per-batch steps as Ray Data map_batches, then {self.workers} worker actor(s) x "
+                f"({need}) finish each task, on {where}, {self.max_task_retries} retries per task"
+            )
         return f"ray: {self.workers} worker actor(s) x ({need}) on {where}, {self.max_task_retries} retries per task"
 
     def claimed(self, run_root) -> None:
@@ -183,15 +201,44 @@ class RayExecutor(Executor):
                     ray.kill(ray.get_actor(name, namespace=NAMESPACE))
 
     def outcomes(self, spec: PassSpec) -> Iterator[tuple[int, Any]]:
+        if self.mode != "data" or spec.stream is None or not spec.pending:
+            yield from self._run_tasks(spec, spec.pending, spec.args_of)
+            return
+        from curator.pipeline.executors.ray_data import StreamSpec, stream_pass
+        from curator.pipeline.streamed import segment_of, split_segment
+
+        config, root, feeds, shards, owner = spec.stream
+        steps = config.build_steps()
+        if split_segment(steps, segment_of(steps, feeds))[1] == 0:  # no per-batch step to stream in this pass
+            yield from self._run_tasks(spec, spec.pending, spec.args_of)
+            return
+        stream = StreamSpec(
+            config, root, feeds, shards, owner, key=hashlib.sha256(config.model_dump_json().encode()).hexdigest()
+        )
+        missing = stream_pass(
+            self.ray,
+            stream,
+            spec.pending,
+            self.offered,
+            self.cpus_per_worker,
+            self.max_task_retries,
+            self.quiet,
+            spec.label,
+        )
+        yield from missing.items()
+        ready = [t for t in spec.pending if t not in missing]
+        yield from self._run_tasks(spec, ready, lambda task: (*spec.args_of(task), True))
+
+    def _run_tasks(self, spec: PassSpec, pending: list[int], args_of) -> Iterator[tuple[int, Any]]:
         ray = self.ray
-        queue = list(spec.pending)
+        queue = list(pending)
         idle = list(self._actors)
         running: dict = {}  # object ref -> (task, actor)
         try:
             while queue or running:
                 while idle and queue:
                     actor, task = idle.pop(), queue.pop(0)
-                    running[actor.run.remote(spec.fn, spec.args_of(task))] = (task, actor)
+                    running[actor.run.remote(spec.fn, args_of(task))] = (task, actor)
                 (ref,), _ = _signal_safe(ray.wait, list(running), num_returns=1)
                 task, actor = running.pop(ref)
                 idle.append(actor)

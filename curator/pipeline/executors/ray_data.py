@@ -1,0 +1,224 @@
+"""The Ray Data side of the Ray executor: a pass's per-batch steps as a `map_batches` pipeline.
+
+For each pass the driver builds one Dataset over the pending tasks: a head operator (one Ray task per
+curator task: its reader or stage file, and the global step's filter pass) yields tagged Arrow blocks; each
+per-batch step is a `map_batches` operator over them (a step that declares memory or GPUs, i.e. holds a
+model, in an actor pool sized from its declared, possibly fractional, CPUs; the others as Ray tasks, which
+Ray fuses); a sink operator writes each block to its spill file. The task's pass function then finishes
+each task from its spill files on the executor's worker actors (curator.pipeline.streamed). Ray Data
+retries the tasks and restarts the actors of a dead worker; a step that raises stops the stream, and tasks
+whose spill files are complete are still finished (a re-run redoes the others).
+
+Memory: Ray Data's streaming executor bounds the blocks in flight (`DataContext` resource limits); one
+block is one reader batch (`reader.batch_rows` / `batch_bytes`) plus its dropped rows' stats columns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from curator.errors import RunError
+from curator.pipeline.progress import Progress
+from curator.pipeline.streamed import (
+    METERS,
+    SEQ,
+    TASK,
+    BlockStep,
+    segment_of,
+    split_segment,
+    stream_head,
+    stream_status,
+    write_spill,
+)
+
+_STEP_CACHE: dict[tuple, BlockStep] = {}  # per worker process: steps set up once, reused by later blocks
+
+
+@dataclass
+class StreamSpec:
+    """What a pass needs to be streamed: the pipeline, the run folder, the global step the pass feeds (None:
+    the output), the input shards and the run lock's owner token."""
+
+    config: Any
+    run_root: str
+    feeds: int | None
+    shards: list
+    owner: str
+    key: str = ""  # identifies the pipeline in a worker's step cache
+
+
+def groups(table: pa.Table) -> Iterator[pa.Table]:
+    """The curator blocks inside one Ray block (Ray may merge the blocks an operator yields)."""
+    if table.num_rows == 0:
+        return
+    tasks = table.column(TASK).to_numpy()
+    seqs = table.column(SEQ).to_numpy()
+    cuts = np.flatnonzero((np.diff(tasks) != 0) | (np.diff(seqs) != 0)) + 1
+    bounds = [0, *cuts.tolist(), table.num_rows]
+    for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+        block = table.slice(start, stop - start)
+        if not block.column(METERS)[0].is_valid:
+            raise RunError(
+                f"task {block.column(TASK)[0]}: a block was split by Ray Data; keep reader.batch_bytes below "
+                "Ray's target block size (DataContext.target_max_block_size)"
+            )
+        yield block
+
+
+def _head(batch: pa.Table, spec: StreamSpec) -> Iterator[pa.Table]:
+    for task in batch.column("task").to_pylist():
+        yield from stream_head(task, spec.shards[task], spec.config, spec.run_root, spec.feeds, spec.owner)
+
+
+def _step_task(table: pa.Table, spec: StreamSpec, position: int) -> pa.Table:
+    """A per-batch step as a Ray task: its set-up step is cached in the worker process."""
+    key = (spec.run_root, spec.key, position)
+    step = _STEP_CACHE.get(key)
+    if step is None:
+        _STEP_CACHE.clear()
+        step = _STEP_CACHE[key] = BlockStep(spec.config, spec.run_root, position)
+    return pa.concat_tables([step(g) for g in groups(table)], promote_options="permissive")
+
+
+class _StepActor:
+    """A per-batch step that holds a model, in a Ray Data actor pool (set up once per actor). Subclassed per
+    stage with `spec` and `position` bound (`actor_class`), so Ray restarts a lost actor without arguments."""
+
+    spec: StreamSpec
+    position: int
+
+    def __init__(self):
+        self.step = BlockStep(self.spec.config, self.spec.run_root, self.position)
+
+    def __call__(self, table: pa.Table) -> pa.Table:
+        return pa.concat_tables([self.step(g) for g in groups(table)], promote_options="permissive")
+
+
+def _sink(table: pa.Table, spec: StreamSpec, segment: int) -> pa.Table:
+    return pa.concat_tables([write_spill(g, spec.run_root, segment) for g in groups(table)])
+
+
+def _build(ray, spec: StreamSpec, pending, steps, segment, offered_cpus, cpus_per_worker, retries):
+    """The pass's Dataset: head -> one map_batches per streamed step -> sink; Ray Data's notices turned off."""
+    head, streamed = split_segment(steps, segment)
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    context.execution_options.preserve_order = False  # blocks are named (task, seq): order is not needed
+    context.print_on_execution_start = False
+    with contextlib.suppress(AttributeError):  # its memory advice repeats the steps' declared memory
+        context.issue_detectors_config.detectors = []
+    ds = ray.data.from_items([{"task": t} for t in pending], override_num_blocks=len(pending))
+    retry = {"max_retries": retries}
+    ds = ds.map_batches(_head, batch_size=1, batch_format="pyarrow", fn_kwargs={"spec": spec}, **retry)
+    first = segment.start + head
+    for position in range(first, first + streamed):
+        step = steps[position]
+        kwargs = {"batch_size": None, "batch_format": "pyarrow"}
+        r = step.resources
+        if r.memory_mb or r.gpus:  # holds a model: an actor pool, sized by its declared CPUs
+            cpus = cpus_per_worker or r.cpus
+            if cpus > offered_cpus - 1:  # leave a CPU to the head and step tasks, or the pool starves them
+                cpus = max(offered_cpus - 1, offered_cpus / 2)
+            pool = max(1, int((offered_cpus - 1) // cpus)) if offered_cpus > 1 else 1
+            options = {"num_cpus": cpus, "compute": ray.data.ActorPoolStrategy(size=pool)}
+            options |= {"max_restarts": retries, "max_task_retries": retries}
+            if r.gpus:
+                options["num_gpus"] = r.gpus
+            if r.memory_mb:
+                options["memory"] = r.memory_mb * 1024 * 1024
+            actor = type(f"Step{position}", (_StepActor,), {"spec": spec, "position": position})
+            ds = ds.map_batches(actor, **kwargs, **options)
+        else:
+            ds = ds.map_batches(_step_task, fn_kwargs={"spec": spec, "position": position}, **kwargs, **retry)
+    ds = ds.map_batches(
+        _sink, fn_kwargs={"spec": spec, "segment": segment.index}, batch_size=None, batch_format="pyarrow", **retry
+    )
+    return ds
+
+
+def stream_pass(
+    ray,
+    spec: StreamSpec,
+    pending: list[int],
+    offered_cpus: float,
+    cpus_per_worker: float | None,
+    retries: int,
+    quiet: bool,
+    label: str,
+) -> dict[int, BaseException]:
+    """Run the streamed part of a pass for `pending` tasks; {task: why it cannot be finished} for the
+    tasks whose spill files are not complete (empty when all are). A Ray task or actor whose worker dies is
+    retried `retries` times (Ray Data would retry forever)."""
+    steps = spec.config.build_steps()
+    segment = segment_of(steps, spec.feeds)
+    with warnings.catch_warnings():  # Ray 2.60 deprecates the remote args that carry the retry count
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ds = _build(ray, spec, pending, steps, segment, offered_cpus, cpus_per_worker, retries)
+    progress = Progress(0, quiet=quiet, unit="block", desc=f"{label}: streaming")
+    blocks = rows = 0
+    failure: BaseException | None = None
+    quiet_ray = logging.getLogger("ray.data")
+    level = quiet_ray.level
+    quiet_ray.setLevel(logging.CRITICAL)  # Ray Data's notices and its tracebacks of what curator reports below
+    try:
+        from curator.pipeline.executors.ray import _signal_safe
+
+        batches = iter(ds.iter_batches(batch_size=None, batch_format="pyarrow"))
+        while True:
+            batch = _signal_safe(next, batches, None)
+            if batch is None:
+                break
+            for n in batch.column("rows").to_pylist():
+                blocks += 1
+                rows += n
+                progress.advance(
+                    blocks,
+                    {"docs": f"{rows:,}"},
+                    lambda b=blocks, r=rows: f"{label}: {b:,} blocks, {r:,} docs streamed",
+                )
+    except Exception as exc:  # a step raised, or Ray gave up on a worker: finish what is complete
+        failure = _cause(exc, ray)
+        if isinstance(failure, ray.exceptions.RayError) and not isinstance(failure, RunError):
+            failure = RunError(f"a Ray worker died {retries + 1} time(s) ({type(failure).__name__})")
+    finally:
+        quiet_ray.setLevel(level)
+        progress.close()
+    if progress.mode == "lines":
+        print(f"[curator] {label}: streamed {blocks:,} blocks, {rows:,} rows", file=sys.stderr, flush=True)
+    missing = {}
+    for task in pending:
+        problem = stream_status(spec.run_root, segment.index, task)
+        if problem:
+            why = f"the streamed pass did not finish: {problem}"
+            if failure is not None:
+                why += f"; the stream stopped: {failure}"
+            missing[task] = RunError(f"task {task} ({spec.shards[task].describe()}): {why}")
+    return missing
+
+
+def _cause(exc: BaseException, ray) -> BaseException:
+    """What to report for a failed stream: the curator error a step raised, a RunError saying a worker died
+    (Ray gave up retrying), or the exception itself (Ray wraps a UDF's exception more than once)."""
+    chain, seen = [], exc
+    while seen is not None and seen not in chain and len(chain) < 20:
+        chain.append(seen)
+        seen = getattr(seen, "cause", None) or seen.__cause__ or seen.__context__
+    for candidate in chain:
+        if isinstance(candidate, RunError):
+            return candidate
+    for candidate in chain:
+        if isinstance(candidate, ray.exceptions.RayError) and not isinstance(candidate, ray.exceptions.RayTaskError):
+            return candidate
+    for candidate in reversed(chain):
+        if isinstance(candidate, Exception) and str(candidate):
+            return candidate
+    return exc
