@@ -87,6 +87,16 @@ def spill_block(folder: Path, seq: int) -> Path:
     return folder / f"block-{seq:06d}.arrow"
 
 
+ERROR_FILE = "error.txt"  # why a task's stream failed (engines do not always carry exceptions back)
+
+
+def record_error(folder: Path, message: str) -> None:
+    """Keep the first error of a task's stream beside its spill files, for the driver's report."""
+    if not (folder / ERROR_FILE).exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        write_atomic(folder / ERROR_FILE, message)
+
+
 def remove_spill(run_root: str | Path, segment: int, task: int) -> None:
     """Drop a task's spill files once its pass has published what it read from them."""
     shutil.rmtree(spill_dir(run_root, segment, task), ignore_errors=True)
@@ -196,9 +206,10 @@ def stream_head(
     log.info("pass %d: streamed (%d step(s) on the engine)", segment.index, streamed)
     rejects = RejectSink(folder / "rejects.parquet", on_reject=reject_logger(log)) if segment.reads_input else None
     ctx = StepContext(task=task, seed=config.seed, run_dir=run_root, on_drop=on_drop)
-    flow = SegmentPass(task, shard, config, run, steps, replace(segment, stop=segment.start + head), ctx, rejects)
+    flow = None
     seq = 0
     try:
+        flow = SegmentPass(task, shard, config, run, steps, replace(segment, stop=segment.start + head), ctx, rejects)
         for batch in flow.survivors():
             yield make_block(task, seq, dead, batch, [])
             dead.clear()
@@ -209,12 +220,15 @@ def stream_head(
         record = flow.finish(flow.meters[-1].rows, "the streamed steps")
         if rejects is not None:
             rejects.close()
-    except BaseException:
+    except BaseException as exc:
         if rejects is not None:
             rejects.abort()
+        if isinstance(exc, Exception):
+            record_error(folder, str(exc) if isinstance(exc, RunError) else f"{type(exc).__name__}: {exc}")
         raise
     finally:
-        flow.teardown()
+        if flow is not None:
+            flow.teardown()
         from curator.pipeline.logs import close_logger
 
         close_logger(log)
@@ -235,6 +249,7 @@ class BlockStep:
         bind_global_steps(steps, RunFolder(run_root))
         self.step = steps[position]
         self.position = position + 1  # 1-based, as in the steps table
+        self.segment = next(s.index for s in plan_segments(steps) if s.start <= position < s.stop)
         self.seed, self.run_root = config.seed, run_root
         self.keep = stats_keep(steps)
         self.step.setup(StepContext(task=-1, seed=config.seed, run_dir=run_root).for_step(self.position))
@@ -254,13 +269,11 @@ class BlockStep:
             started = time.perf_counter()
             try:
                 outs = list(self.step(iter([alive])))
-            except RunError:
-                raise
             except Exception as exc:
-                raise RunError(
-                    f"task {task}: step {self.position} '{self.step.name}' failed on a batch: "
-                    f"{type(exc).__name__}: {exc}"
-                ) from exc
+                why = str(exc) if isinstance(exc, RunError) else f"{type(exc).__name__}: {exc}"
+                message = f"step {self.position} '{self.step.name}' failed on a batch: {why}"
+                record_error(spill_dir(self.run_root, self.segment, task), message)
+                raise RunError(f"task {task}: {message}") from exc
             seconds = time.perf_counter() - started
             out = pa.Table.from_batches(outs).combine_chunks().to_batches()[0] if outs else None
             meter = [
@@ -300,6 +313,8 @@ def stream_status(run_root: str | Path, segment: int, task: int) -> str | None:
     """None when a task's streamed part is complete on disk, else what is missing."""
     folder = spill_dir(run_root, segment, task)
     head = folder / "head.json"
+    if (folder / ERROR_FILE).exists():
+        return (folder / ERROR_FILE).read_text()
     if not head.exists():
         return "its source did not finish"
     blocks = json.loads(head.read_text())["blocks"]

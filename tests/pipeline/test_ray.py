@@ -36,14 +36,18 @@ STEPS = [
 
 @register_step
 class DieOnce(Step):
-    """Test step: the worker process running task `task` exits abruptly once, while the file `flag` exists."""
+    """Test step: the worker process running task `task` exits abruptly once, while the file `flag` exists
+    (with `raise_`: raises ValueError instead, as long as the file exists)."""
 
     name = "die_once_for_test"
     flag: str = ""
     task: int = -1
+    raise_: bool = False
 
     def process(self, batch):
         if self.ctx.task == self.task and self.flag and os.path.exists(self.flag):
+            if self.raise_:
+                raise ValueError("broken")
             os.unlink(self.flag)
             os._exit(1)  # a killed worker: no exception, no cleanup
         return batch
@@ -117,12 +121,34 @@ def local_run(corpus, tmp_path_factory):
     return run
 
 
-def test_same_output_and_stats_as_the_local_executor(cluster, corpus, local_run, tmp_path):
-    summary = run_pipeline(parse_pipeline(_config(corpus, {"kind": "ray"})), tmp_path / "run", workers=2, quiet=True)
+@pytest.mark.parametrize("mode", ["data", "tasks"])
+def test_same_output_and_stats_as_the_local_executor(cluster, corpus, local_run, tmp_path, mode):
+    config = parse_pipeline(_config(corpus, {"kind": "ray", "mode": mode}))
+    summary = run_pipeline(config, tmp_path / "run", workers=2, quiet=True)
     assert summary.records == 496 and summary.rejected_docs == 1
     assert summary.records == summary.kept + summary.dropped + summary.rejected_docs
     assert _files(tmp_path / "run") == _files(local_run)  # output, docs and rejects byte-identical
     assert _steps_table(tmp_path / "run") == _steps_table(local_run)
+    log = (tmp_path / "run" / "logs" / "task-00000.log").read_text()
+    # mode data: the first pass streams normalize_text, die_once and length_filter, the last one language_id,
+    # gopher_quality and pause (minhash_dedup's pass has no per-batch step: it runs as a task)
+    streamed = [line.split("INFO ")[1] for line in log.splitlines() if "streamed" in line]
+    expected = ["pass 0: streamed (3 step(s) on the engine)", "pass 2: streamed (3 step(s) on the engine)"]
+    assert streamed == (expected if mode == "data" else [])
+    assert not (tmp_path / "run" / "state" / "stream").exists()
+
+
+def test_a_step_that_raises_in_the_stream_fails_its_task_and_the_rerun_resumes(cluster, corpus, local_run, tmp_path):
+    flag = tmp_path / "break"
+    flag.touch()
+    config = parse_pipeline(_config(corpus, {"kind": "ray"}, die={"flag": str(flag), "task": 1, "raise_": True}))
+    from curator.errors import RunError
+
+    with pytest.raises(RunError, match=r"task 1 .*step 2 'die_once_for_test' failed on a batch: ValueError: broken"):
+        run_pipeline(config, tmp_path / "run", workers=2, quiet=True)
+    flag.unlink()
+    summary = run_pipeline(config, tmp_path / "run", workers=2, quiet=True)
+    assert summary.records == 496 and _files(tmp_path / "run") == _files(local_run)
 
 
 def test_a_killed_worker_is_retried_and_every_document_is_accounted_for(cluster, corpus, local_run, tmp_path):

@@ -165,7 +165,7 @@ def stream_pass(
         ds = _build(ray, spec, pending, steps, segment, offered_cpus, cpus_per_worker, retries)
     progress = Progress(0, quiet=quiet, unit="block", desc=f"{label}: streaming")
     blocks = rows = 0
-    failure: BaseException | None = None
+    failure: str | None = None
     quiet_ray = logging.getLogger("ray.data")
     level = quiet_ray.level
     quiet_ray.setLevel(logging.CRITICAL)  # Ray Data's notices and its tracebacks of what curator reports below
@@ -186,9 +186,7 @@ def stream_pass(
                     lambda b=blocks, r=rows: f"{label}: {b:,} blocks, {r:,} docs streamed",
                 )
     except Exception as exc:  # a step raised, or Ray gave up on a worker: finish what is complete
-        failure = _cause(exc, ray)
-        if isinstance(failure, ray.exceptions.RayError) and not isinstance(failure, RunError):
-            failure = RunError(f"a Ray worker died {retries + 1} time(s) ({type(failure).__name__})")
+        failure = _cause(exc, ray, retries)
     finally:
         quiet_ray.setLevel(level)
         progress.close()
@@ -198,27 +196,24 @@ def stream_pass(
     for task in pending:
         problem = stream_status(spec.run_root, segment.index, task)
         if problem:
-            why = f"the streamed pass did not finish: {problem}"
-            if failure is not None:
-                why += f"; the stream stopped: {failure}"
-            missing[task] = RunError(f"task {task} ({spec.shards[task].describe()}): {why}")
+            if failure is not None and not problem.startswith("step "):
+                problem += f" (the stream stopped: {failure})"
+            missing[task] = RunError(f"task {task} ({spec.shards[task].describe()}): {problem}")
     return missing
 
 
-def _cause(exc: BaseException, ray) -> BaseException:
-    """What to report for a failed stream: the curator error a step raised, a RunError saying a worker died
-    (Ray gave up retrying), or the exception itself (Ray wraps a UDF's exception more than once)."""
+def _cause(exc: BaseException, ray, retries: int) -> str:
+    """What stopped a stream, in one line: a worker that died more often than retried, or the exception
+    (the task's own error is in its spill folder: Ray Data does not carry a UDF's exception back)."""
     chain, seen = [], exc
     while seen is not None and seen not in chain and len(chain) < 20:
         chain.append(seen)
         seen = getattr(seen, "cause", None) or seen.__cause__ or seen.__context__
+    died = (ray.exceptions.WorkerCrashedError, ray.exceptions.ActorDiedError, ray.exceptions.NodeDiedError)
+    for candidate in chain:
+        if isinstance(candidate, died):
+            return f"a Ray worker died {retries + 1} time(s) ({type(candidate).__name__})"
     for candidate in chain:
         if isinstance(candidate, RunError):
-            return candidate
-    for candidate in chain:
-        if isinstance(candidate, ray.exceptions.RayError) and not isinstance(candidate, ray.exceptions.RayTaskError):
-            return candidate
-    for candidate in reversed(chain):
-        if isinstance(candidate, Exception) and str(candidate):
-            return candidate
-    return exc
+            return str(candidate)
+    return f"{type(chain[-1]).__name__}: {str(chain[-1]).splitlines()[0] if str(chain[-1]) else ''}"
