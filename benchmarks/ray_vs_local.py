@@ -5,7 +5,9 @@ filter, exact and MinHash dedup, language id, Gopher scores). Each run is a chil
 the child's whole process tree (Ray's GCS, raylet, agents and worker actors included) every 0.1 s with psutil:
 CPU-s is the sum of each process's last seen user+sys time, peak MB the largest summed RSS. For Ray the child
 first starts a private cluster (`ray.init(num_cpus=2)`) and times it as "start-up"; the run that follows
-(worker actors, every pass) is "run". Both executors use 2 workers; outputs are checked byte-identical.
+(worker actors, every pass) is "run". Ray runs in both modes: `data` (per-batch steps as Ray Data map_batches
+stages, language id in an actor pool, then each task finished from its spill files) and `tasks` (whole tasks
+on worker actors). All use 2 workers; outputs are checked byte-identical.
 
     python benchmarks/ray_vs_local.py [--sizes 8 32] [--repeats 2]     (needs `pip install -e '.[ray]'`)
 """
@@ -34,19 +36,23 @@ STEPS = [
 ]
 
 
+VARIANTS = {"local": {"kind": "local"}, "ray-tasks": {"kind": "ray", "mode": "tasks"}, "ray-data": {"kind": "ray"}}
+
+
 def child(kind: str, corpus: Path, out: Path, report: Path) -> None:
-    """Run the pipeline once with executor `kind`; write {startup, run} seconds to `report`."""
+    """Run the pipeline once with executor variant `kind`; write {startup, run} seconds to `report`."""
     from curator.pipeline.config import parse_pipeline
     from curator.pipeline.executor import run_pipeline
 
     startup = 0.0
-    if kind == "ray":
+    executor = VARIANTS[kind]
+    if executor["kind"] == "ray":
         import ray
 
         t0 = time.perf_counter()
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
         startup = time.perf_counter() - t0
-    config = parse_pipeline({"inputs": [{"path": f"{corpus}/*.jsonl.zst"}], "steps": STEPS, "executor": {"kind": kind}})
+    config = parse_pipeline({"inputs": [{"path": f"{corpus}/*.jsonl.zst"}], "steps": STEPS, "executor": executor})
     t0 = time.perf_counter()
     run_pipeline(config, out, workers=2, quiet=True)
     report.write_text(json.dumps({"startup": startup, "run": time.perf_counter() - t0}))
@@ -98,7 +104,7 @@ def main() -> None:
     ap.add_argument("--sizes", type=float, nargs="+", default=[8, 32], help="corpus sizes in MB of text")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--workdir", type=Path, default=Path("data/bench"))
-    ap.add_argument("--child", nargs=4, metavar=("KIND", "CORPUS", "OUT", "REPORT"), help=argparse.SUPPRESS)
+    ap.add_argument("--child", nargs=4, metavar=("VARIANT", "CORPUS", "OUT", "REPORT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         kind, corpus, out, report = args.child
@@ -107,25 +113,23 @@ def main() -> None:
 
     from curator.sample import build_sample
 
-    print(f"{'corpus':>10} {'docs':>7} | {'executor':<8} {'start-up s':>10} {'run s':>7} {'wall s':>7} "
-          f"{'CPU-s':>7} {'peak MB':>8} | {'ray/local run':>13}")  # fmt: skip
+    print(f"{'corpus':>10} {'docs':>7} | {'executor':<9} {'start-up s':>10} {'run s':>7} {'wall s':>7} "
+          f"{'CPU-s':>7} {'peak MB':>8} | {'run / local':>11}")  # fmt: skip
     for size in args.sizes:
         corpus = args.workdir / f"sample-{size:g}mb"
         manifest = build_sample(corpus, max_docs=10_000_000, max_mb=size, shard_docs=2000)
         result = {}
-        for kind in ("local", "ray"):
+        for kind in VARIANTS:
             runs = [measure(kind, corpus) for _ in range(args.repeats)]
             if len({r["digest"] for r in runs}) != 1:
                 raise SystemExit(f"{kind}: outputs differ between repeats")
             result[kind] = {k: statistics.median(r[k] for r in runs) for k in ("wall", "startup", "run", "cpu")}
             result[kind]["peak_mb"] = max(r["peak_mb"] for r in runs)
             result[kind]["digest"] = runs[0]["digest"]
-        same = result["local"]["digest"] == result["ray"]["digest"]
-        ratio = result["ray"]["run"] / result["local"]["run"]
-        for kind in ("local", "ray"):
-            r = result[kind]
-            extra = f"{ratio:>12.2f}x" if kind == "ray" else ""
-            print(f"{f'{size:g} MB':>10} {manifest['docs']:>7,} | {kind:<8} {r['startup']:>10.2f} {r['run']:>7.2f} "
+        same = len({r["digest"] for r in result.values()}) == 1
+        for kind, r in result.items():
+            extra = f"{r['run'] / result['local']['run']:>10.2f}x" if kind != "local" else ""
+            print(f"{f'{size:g} MB':>10} {manifest['docs']:>7,} | {kind:<9} {r['startup']:>10.2f} {r['run']:>7.2f} "
                   f"{r['wall']:>7.2f} {r['cpu']:>7.2f} {r['peak_mb']:>8.0f} | {extra}")  # fmt: skip
         print(f"{'':>10} output and docs stats identical: {same}")
     print(

@@ -303,9 +303,13 @@ def write_spill(block: pa.Table, run_root: str, segment: int) -> pa.Table:
     path = spill_block(spill_dir(run_root, segment, task), seq)
     tmp = tmp_path_for(path)
     options = pa.ipc.IpcWriteOptions(compression=SPILL_COMPRESSION)
-    with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, block.schema, options=options) as writer:
-        writer.write_table(block)
-    os.replace(tmp, path)
+    try:
+        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, block.schema, options=options) as writer:
+            writer.write_table(block)
+        os.replace(tmp, path)
+    except OSError as exc:
+        record_error(path.parent, f"writing its spill file {path} failed: {exc}")
+        raise
     return pa.table({"task": [task], "seq": [seq], "rows": [block.num_rows]})
 
 
@@ -316,11 +320,11 @@ def stream_status(run_root: str | Path, segment: int, task: int) -> str | None:
     if (folder / ERROR_FILE).exists():
         return (folder / ERROR_FILE).read_text()
     if not head.exists():
-        return "its source did not finish"
+        return "its stream did not finish"
     blocks = json.loads(head.read_text())["blocks"]
     missing = [s for s in range(blocks) if not spill_block(folder, s).exists()]
     if missing:
-        return f"{len(missing)} of its {blocks} streamed blocks are missing"
+        return f"{len(missing)} of its {blocks} streamed blocks were not written"
     return None
 
 

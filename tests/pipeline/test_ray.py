@@ -146,6 +146,11 @@ def test_a_step_that_raises_in_the_stream_fails_its_task_and_the_rerun_resumes(c
 
     with pytest.raises(RunError, match=r"task 1 .*step 2 'die_once_for_test' failed on a batch: ValueError: broken"):
         run_pipeline(config, tmp_path / "run", workers=2, quiet=True)
+    # the other tasks went on: their index pass of exact_dedup finished
+    assert sorted(p.name for p in (tmp_path / "run" / "state").glob("*exact_dedup/index/task-*.json")) == [
+        "task-00000.json",
+        "task-00002.json",
+    ]
     flag.unlink()
     summary = run_pipeline(config, tmp_path / "run", workers=2, quiet=True)
     assert summary.records == 496 and _files(tmp_path / "run") == _files(local_run)

@@ -114,6 +114,9 @@ def _build(ray, spec: StreamSpec, pending, steps, segment, offered_cpus, cpus_pe
     context.enable_progress_bars = False
     context.execution_options.preserve_order = False  # blocks are named (task, seq): order is not needed
     context.print_on_execution_start = False
+    # a step that raises fails its own task (its error kept beside its spill files), not the whole pass: Ray
+    # Data drops the failed block and goes on, as the local executor lets the other tasks finish
+    context.max_errored_blocks = -1
     with contextlib.suppress(AttributeError):  # its memory advice repeats the steps' declared memory
         context.issue_detectors_config.detectors = []
     ds = ray.data.from_items([{"task": t} for t in pending], override_num_blocks=len(pending))
@@ -192,13 +195,22 @@ def stream_pass(
         progress.close()
     if progress.mode == "lines":
         print(f"[curator] {label}: streamed {blocks:,} blocks, {rows:,} rows", file=sys.stderr, flush=True)
-    missing = {}
+    own, other = {}, {}
     for task in pending:
         problem = stream_status(spec.run_root, segment.index, task)
-        if problem:
-            if failure is not None and not problem.startswith("step "):
-                problem += f" (the stream stopped: {failure})"
-            missing[task] = RunError(f"task {task} ({spec.shards[task].describe()}): {problem}")
+        if problem is None:
+            continue
+        where = f"task {task} ({spec.shards[task].describe()})"
+        if problem.startswith("step ") or problem.startswith("writing"):
+            own[task] = RunError(f"{where}: {problem}")  # the error its own stream recorded
+        elif failure is not None:
+            other[task] = RunError(f"{where}: {problem}; the stream stopped: {failure}")
+        else:  # a step's error would be recorded: Ray gave up on the worker running part of it
+            own[task] = RunError(
+                f"{where}: {problem}: its Ray worker died {retries + 1} time(s) "
+                "(killed, out of memory, or its node lost; executor.max_task_retries sets the retries)"
+            )
+    missing = own | other  # the tasks' own errors first: the run's error lists the first ten
     return missing
 
 
