@@ -18,6 +18,7 @@ from curator.pipeline.step import Step, register_step
 from curator.pipeline.streamed import (
     BlockStep,
     is_per_batch,
+    make_block,
     segment_of,
     spill_block,
     spill_dir,
@@ -36,6 +37,17 @@ class PassThroughStream(Step):
 
     def __call__(self, batches):
         yield from batches
+
+
+@register_step
+class CountsBatches(Step):
+    """Test step: keeps a count across batches in `process`, so it opts out of streaming."""
+
+    name = "counts_batches_for_test"
+    per_batch = False
+
+    def process(self, batch):
+        return batch
 
 
 @register_step
@@ -136,6 +148,24 @@ def test_which_steps_stream():
     first, second = segment_of(steps, 2), segment_of(steps, None)
     assert split_segment(steps, first) == (0, 2)  # the reader, then two per-batch steps
     assert split_segment(steps, second) == (1, 1)  # exact_dedup's filter pass, one step, then replay
+
+
+def test_a_step_may_opt_out_of_streaming():
+    steps = _config(Path("."), [{"normalize_text": {}}, {"counts_batches_for_test": {}}]).build_steps()
+    assert [is_per_batch(s) for s in steps] == [True, False]
+
+
+def test_blocks_merged_by_the_engine_are_split_again_and_a_split_block_is_refused():
+    batch = pa.record_batch({"id": ["a", "b", "c", "d"], "text": ["w x", "y", "z z", "q"]})
+    blocks = [
+        make_block(0, 0, [], batch, []),
+        make_block(0, 1, [], batch.slice(1), []),
+        make_block(1, 0, [], batch, []),
+    ]
+    merged = pa.concat_tables(blocks)
+    assert [g.num_rows for g in groups(merged)] == [4, 3, 4]
+    with pytest.raises(RunError, match="a block was split by Ray Data; keep reader.batch_bytes below"):
+        list(groups(merged.slice(2)))  # the rest of a block whose first row (and meters) went elsewhere
 
 
 def test_a_streamed_run_equals_the_local_run(corpus, tmp_path, monkeypatch):

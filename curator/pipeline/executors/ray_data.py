@@ -194,7 +194,7 @@ def stream_pass(
         quiet_ray.setLevel(level)
         progress.close()
     if progress.mode == "lines":
-        print(f"[curator] {label}: streamed {blocks:,} blocks, {rows:,} rows", file=sys.stderr, flush=True)
+        print(f"[curator] {label}: streamed {blocks:,} blocks, {rows:,} docs", file=sys.stderr, flush=True)
     own, other = {}, {}
     for task in pending:
         problem = stream_status(spec.run_root, segment.index, task)
