@@ -313,12 +313,19 @@ def write_spill(block: pa.Table, run_root: str, segment: int) -> pa.Table:
     return pa.table({"task": [task], "seq": [seq], "rows": [block.num_rows]})
 
 
+def stream_error(run_root: str | Path, segment: int, task: int) -> str | None:
+    """The error a task's stream recorded (a step raised, a spill file could not be written), or None."""
+    path = spill_dir(run_root, segment, task) / ERROR_FILE
+    return path.read_text() if path.exists() else None
+
+
 def stream_status(run_root: str | Path, segment: int, task: int) -> str | None:
     """None when a task's streamed part is complete on disk, else what is missing."""
     folder = spill_dir(run_root, segment, task)
     head = folder / "head.json"
-    if (folder / ERROR_FILE).exists():
-        return (folder / ERROR_FILE).read_text()
+    error = stream_error(run_root, segment, task)
+    if error is not None:
+        return error
     if not head.exists():
         return "its stream did not finish"
     blocks = json.loads(head.read_text())["blocks"]

@@ -222,6 +222,7 @@ class RayExecutor(Executor):
             self.offered,
             self.cpus_per_worker,
             self.max_task_retries,
+            self.workers,
             self.quiet,
             spec.label,
         )

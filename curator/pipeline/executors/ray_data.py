@@ -35,6 +35,7 @@ from curator.pipeline.streamed import (
     BlockStep,
     segment_of,
     split_segment,
+    stream_error,
     stream_head,
     stream_status,
     write_spill,
@@ -107,8 +108,9 @@ def _sink(table: pa.Table, spec: StreamSpec, segment: int) -> pa.Table:
     return pa.concat_tables([write_spill(g, spec.run_root, segment) for g in groups(table)])
 
 
-def _build(ray, spec: StreamSpec, pending, steps, segment, offered_cpus, cpus_per_worker, retries):
-    """The pass's Dataset: head -> one map_batches per streamed step -> sink; Ray Data's notices turned off."""
+def _build(ray, spec: StreamSpec, pending, steps, segment, offered_cpus, cpus_per_worker, retries, workers):
+    """The pass's Dataset: head -> one map_batches per streamed step -> sink, at most `workers` Ray tasks (and
+    actors per pool) at a time; Ray Data's notices turned off."""
     head, streamed = split_segment(steps, segment)
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
@@ -121,7 +123,8 @@ def _build(ray, spec: StreamSpec, pending, steps, segment, offered_cpus, cpus_pe
         context.issue_detectors_config.detectors = []
     ds = ray.data.from_items([{"task": t} for t in pending], override_num_blocks=len(pending))
     retry = {"max_retries": retries}
-    ds = ds.map_batches(_head, batch_size=1, batch_format="pyarrow", fn_kwargs={"spec": spec}, **retry)
+    tasks = {"compute": ray.data.TaskPoolStrategy(size=workers), **retry}  # the same for all: Ray fuses them
+    ds = ds.map_batches(_head, batch_size=1, batch_format="pyarrow", fn_kwargs={"spec": spec}, **tasks)
     first = segment.start + head
     for position in range(first, first + streamed):
         step = steps[position]
@@ -131,7 +134,7 @@ def _build(ray, spec: StreamSpec, pending, steps, segment, offered_cpus, cpus_pe
             cpus = cpus_per_worker or r.cpus
             if cpus > offered_cpus - 1:  # leave a CPU to the head and step tasks, or the pool starves them
                 cpus = max(offered_cpus - 1, offered_cpus / 2)
-            pool = max(1, int((offered_cpus - 1) // cpus)) if offered_cpus > 1 else 1
+            pool = max(1, min(workers, int((offered_cpus - 1) // cpus))) if offered_cpus > 1 else 1
             options = {"num_cpus": cpus, "compute": ray.data.ActorPoolStrategy(size=pool)}
             options |= {"max_restarts": retries, "max_task_retries": retries}
             if r.gpus:
@@ -141,9 +144,9 @@ def _build(ray, spec: StreamSpec, pending, steps, segment, offered_cpus, cpus_pe
             actor = type(f"Step{position}", (_StepActor,), {"spec": spec, "position": position})
             ds = ds.map_batches(actor, **kwargs, **options)
         else:
-            ds = ds.map_batches(_step_task, fn_kwargs={"spec": spec, "position": position}, **kwargs, **retry)
+            ds = ds.map_batches(_step_task, fn_kwargs={"spec": spec, "position": position}, **kwargs, **tasks)
     ds = ds.map_batches(
-        _sink, fn_kwargs={"spec": spec, "segment": segment.index}, batch_size=None, batch_format="pyarrow", **retry
+        _sink, fn_kwargs={"spec": spec, "segment": segment.index}, batch_size=None, batch_format="pyarrow", **tasks
     )
     return ds
 
@@ -155,6 +158,7 @@ def stream_pass(
     offered_cpus: float,
     cpus_per_worker: float | None,
     retries: int,
+    workers: int,
     quiet: bool,
     label: str,
 ) -> dict[int, BaseException]:
@@ -165,7 +169,7 @@ def stream_pass(
     segment = segment_of(steps, spec.feeds)
     with warnings.catch_warnings():  # Ray 2.60 deprecates the remote args that carry the retry count
         warnings.simplefilter("ignore", DeprecationWarning)
-        ds = _build(ray, spec, pending, steps, segment, offered_cpus, cpus_per_worker, retries)
+        ds = _build(ray, spec, pending, steps, segment, offered_cpus, cpus_per_worker, retries, workers)
     progress = Progress(0, quiet=quiet, unit="block", desc=f"{label}: streaming")
     blocks = rows = 0
     failure: str | None = None
@@ -201,8 +205,9 @@ def stream_pass(
         if problem is None:
             continue
         where = f"task {task} ({spec.shards[task].describe()})"
-        if problem.startswith("step ") or problem.startswith("writing"):
-            own[task] = RunError(f"{where}: {problem}")  # the error its own stream recorded
+        error = stream_error(spec.run_root, segment.index, task)
+        if error is not None:
+            own[task] = RunError(f"{where}: {error}")  # the error its own stream recorded
         elif failure is not None:
             other[task] = RunError(f"{where}: {problem}; the stream stopped: {failure}")
         else:  # a step's error would be recorded: Ray gave up on the worker running part of it
