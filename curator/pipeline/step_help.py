@@ -77,6 +77,11 @@ def step_help(name: str, cls: type, width: int = 100) -> list[str]:
         notes.append(
             f"resources per copy: {res.cpus:g} CPU, {res.memory_mb} MB" + (f", {res.gpus:g} GPU" if res.gpus else "")
         )
+    from curator.pipeline.step import Step
+    from curator.pipeline.streamed import ray_data_role
+
+    if isinstance(cls, type) and issubclass(cls, Step):
+        notes.append("on Ray (mode data): " + ray_data_role(cls))
     for text in notes:
         lines += textwrap.wrap(text, width, initial_indent="    ", subsequent_indent="        ")
     return lines

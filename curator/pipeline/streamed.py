@@ -51,15 +51,23 @@ KEEP_FOR_DROPPED = ("id", "source", "file", "row", "n_bytes")  # what a dropped 
 # -- which steps stream ---------------------------------------------------------------------------------
 
 
-def is_per_batch(step: Step) -> bool:
-    """Whether a step can run on any worker one batch at a time: it keeps no state across batches (it only
-    overrides `process`), writes no side outputs, is not a global step, and does not opt out (`per_batch`)."""
-    return (
-        not isinstance(step, GlobalStep)
-        and type(step).__call__ is Step.__call__
-        and not step.side_outputs
-        and step.per_batch
-    )
+def is_per_batch(step: Step | type[Step]) -> bool:
+    """Whether a step (or step class) can run on any worker one batch at a time: it keeps no state across
+    batches (it only overrides `process`), writes no side outputs, is not a global step, and does not opt out
+    (`per_batch = False`)."""
+    cls = step if isinstance(step, type) else type(step)
+    return not issubclass(cls, GlobalStep) and cls.__call__ is Step.__call__ and not cls.side_outputs and cls.per_batch
+
+
+def ray_data_role(cls: type[Step]) -> str:
+    """How the Ray executor's mode data runs a step class, for `curator steps`."""
+    if issubclass(cls, GlobalStep):
+        return "global step: indexes each task after the stream, resolves on a worker actor, heads the next stream"
+    if not is_per_batch(cls):
+        return "runs in each task's pass (keeps state across batches or writes side outputs)"
+    if cls.resources.memory_mb or cls.resources.gpus:
+        return "a map_batches stage in an actor pool (its model loaded once per actor)"
+    return "a map_batches stage (Ray tasks)"
 
 
 def split_segment(steps: list[Step], segment: Segment) -> tuple[int, int]:
