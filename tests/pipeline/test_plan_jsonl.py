@@ -8,9 +8,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from curator.errors import RunError
 from curator.io.jsonl import JsonlReader, open_shard
 from curator.io.rejects import RejectSink
 from curator.io.sources import ReadLimits
@@ -219,3 +221,17 @@ def test_a_cut_file_gives_the_same_documents_stats_and_rejects(tmp_path):
         ("a.jsonl", 230, 231, "malformed_json"),
         ("a.jsonl", 232, 233, "wrong_type:text"),
     ]
+
+
+def test_a_run_planned_before_files_were_cut_says_why_it_cannot_resume(tmp_path):
+    write_jsonl(tmp_path / "in" / "a.jsonl", synthetic_docs(60, seed=3))
+    size = (tmp_path / "in" / "a.jsonl").stat().st_size
+    _run(tmp_path, "run", "256MiB")
+    config = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    del config["reader"]["bytes_per_task"]  # as a curator without the setting wrote it
+    (tmp_path / "run" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    _run(tmp_path, "run", "256MiB")  # the same plan: it resumes
+    _run(tmp_path, "cut", str(size // 2))
+    (tmp_path / "cut" / "plan.json").write_text(json.dumps([{"task": 0, "shard": "jsonl:a.jsonl", "bytes": size}]))
+    with pytest.raises(RunError, match=r"was jsonl:a.jsonl \(\d+ bytes\), now jsonl:a.jsonl\[bytes 0:\d+\].*cuts them"):
+        _run(tmp_path, "cut", str(size // 2))
