@@ -23,6 +23,19 @@ from curator.io.sources import ReadLimits, Shard
 
 TRUNCATION_ERRORS = (OSError, EOFError, TruncatedStream)
 _MISSING = object()
+_BLANK = b" \t\n\r\x0b\x0c"  # what bytes.strip() removes: a line of only these is blank, not a record
+SCAN_CHUNK = 16 << 20  # bytes read at a time when a file is scanned whole (blank check)
+
+
+def compression_of(path: str | Path) -> str | None:
+    """'gzip' or 'zstd' by the file's magic bytes (not its name); None for a plain file."""
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if head[:2] == GZIP_MAGIC:
+        return "gzip"
+    if head == ZSTD_MAGIC:
+        return "zstd"
+    return None
 
 
 def open_decompressed(path: str | Path) -> BinaryIO:
@@ -31,21 +44,63 @@ def open_decompressed(path: str | Path) -> BinaryIO:
     Concatenated members/frames are read; a truncated or corrupt stream yields every byte decoded before the
     break, then raises TruncatedStream (see curator.io.decompress).
     """
-    with open(path, "rb") as fh:
-        head = fh.read(4)
-    if head[:2] == GZIP_MAGIC:
-        return DecompressedStream(path, "gzip")
-    if head == ZSTD_MAGIC:
-        return DecompressedStream(path, "zstd")
+    kind = compression_of(path)
+    if kind is not None:
+        return DecompressedStream(path, kind)
     return open(path, "rb")  # noqa: SIM115 - the caller closes it
+
+
+class ByteRange:
+    """A binary reader over bytes [start, stop) of a plain file (stop None: to its end)."""
+
+    def __init__(self, path: str | Path, start: int, stop: int | None):
+        self._fh = open(path, "rb")  # noqa: SIM115 - closed in close()
+        self._fh.seek(start)
+        self._left = None if stop is None else max(0, stop - start)
+
+    def read(self, n: int = -1) -> bytes:
+        """Up to `n` bytes of the range (all that is left when n < 0); b"" at its end."""
+        if self._left is None:
+            return self._fh.read(n)
+        data = self._fh.read(self._left if n < 0 else min(n, self._left))
+        self._left -= len(data)
+        return data
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> ByteRange:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open_shard(shard: Shard) -> BinaryIO | ByteRange:
+    """The shard's bytes: its byte range of a plain file, or the whole file, decompressed if need be."""
+    if shard.is_byte_range:
+        return ByteRange(shard.path, shard.byte_start, shard.byte_stop)
+    return open_decompressed(shard.path)
+
+
+def blank_from(path: str | Path, offset: int) -> bool:
+    """True when the plain file holds nothing but blank lines from `offset` on (memory: one 16 MiB chunk)."""
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        while chunk := fh.read(SCAN_CHUNK):
+            if chunk.translate(None, _BLANK):
+                return False
+    return True
 
 
 class JsonlReader:
     """Yields FLOW_SCHEMA batches from one JSONL file.
 
     Memory: at most `limits.batch_bytes + limits.max_doc_bytes` bytes of input plus one batch; a longer
-    line is skipped while streaming and rejected as document_too_large. Record `row` = 0-based line index,
-    so stable ids do not depend on which lines were rejected.
+    line is skipped while streaming and rejected as document_too_large. Record `row` = 0-based line index
+    in the file, so stable ids do not depend on which lines were rejected, nor on how the file was cut into
+    byte ranges (a range's first line is `shard.row_start`; its reads end where a whole-file read's do, at
+    multiples of `batch_bytes`, so only the blocks that straddle a range boundary are grouped differently).
     """
 
     def __init__(self, shard: Shard, limits: ReadLimits, rejects: RejectSink):
@@ -56,7 +111,7 @@ class JsonlReader:
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
         try:
-            stream = open_decompressed(self.shard.path)
+            stream = open_shard(self.shard)
         except OSError as exc:
             self._file_reject("unreadable_file", f"cannot open: {exc}", None)
             return
@@ -69,8 +124,19 @@ class JsonlReader:
                     continue
                 for start in range(0, batch.num_rows, self.limits.batch_rows):
                     yield batch.slice(start, self.limits.batch_rows)
-        if self.records == 0 and self.rejects.count == 0:
+        if self.records == 0 and self.rejects.count == 0 and self._whole_file_blank():
             self._file_reject("empty_file", "file holds no JSON records", 0, line=None)
+
+    def _whole_file_blank(self) -> bool:
+        """Given that this shard held no record: whether the file holds none (only a file's first range says)."""
+        if not self.shard.is_byte_range:
+            return True
+        if self.shard.byte_start > 0:
+            return False
+        try:
+            return blank_from(self.shard.path, self.shard.byte_stop)
+        except OSError:
+            return False
 
     # -- blocks of whole lines -------------------------------------------------------------------------
 
@@ -78,13 +144,15 @@ class JsonlReader:
         """(block of whole lines, its first line number, the positions of its newlines)."""
         limits = self.limits
         buf = b""
-        line_no = 1  # line number of buf[0]
+        line_no = self.shard.row_start + 1  # line number of buf[0]
+        want = limits.batch_bytes - self.shard.byte_start % limits.batch_bytes  # end reads where a whole read does
         while True:
             try:
-                chunk = stream.read(limits.batch_bytes)
+                chunk = stream.read(want)
             except TRUNCATION_ERRORS as exc:
                 yield from self._truncated(buf, line_no, exc)
                 return
+            want = limits.batch_bytes
             if not chunk:
                 if buf.strip():
                     yield buf, line_no, newline_positions(buf)

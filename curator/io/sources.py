@@ -39,10 +39,21 @@ class Shard:
     force_source: str | None = None  # a constant source that overrides any per-row field
     fields: FieldMap = field(default_factory=FieldMap)
     split: str | None = None  # Hugging Face DatasetDict split
-    row_start: int = 0  # row range [row_start, row_stop) of a Hugging Face dataset or a Parquet file's row groups
+    row_start: int = 0  # row range [row_start, row_stop) of a Hugging Face dataset or a Parquet file's row groups;
+    # for a JSONL byte range, the 0-based line number (= row) of its first line
     row_stop: int | None = None  # None: to the end
     size_bytes: int = 0
+    byte_start: int = 0  # JSONL byte range [byte_start, byte_stop): whole lines of an uncompressed file
+    byte_stop: int | None = None  # None: to the end
+
+    @property
+    def is_byte_range(self) -> bool:
+        """True when this task reads only part of a JSONL file."""
+        return self.byte_start > 0 or self.byte_stop is not None
 
     def describe(self) -> str:
-        rng = f"[{self.row_start}:{self.row_stop}]" if self.row_stop is not None else ""
+        if self.is_byte_range:
+            rng = f"[bytes {self.byte_start}:{'' if self.byte_stop is None else self.byte_stop}]"
+        else:
+            rng = f"[{self.row_start}:{self.row_stop}]" if self.row_stop is not None else ""
         return f"{self.format}:{self.file_key}{rng}"

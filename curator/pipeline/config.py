@@ -68,17 +68,26 @@ class InputConfig(_Strict):
         200_000,
         gt=0,
         description="Hugging Face datasets are split into tasks of this many rows, Parquet files with more rows "
-        "into tasks of whole row groups of at least this many (JSONL: one task per file)",
+        "into tasks of whole row groups of at least this many (JSONL: see reader.bytes_per_task)",
     )
 
     def field_map(self) -> FieldMap:
         return FieldMap(self.text_field, self.id_field, self.source_field, self.url_field, self.created_field)
 
 
+DEFAULT_BYTES_PER_TASK = 256 << 20
+
+
 class ReaderConfig(_Strict):
     batch_rows: int = Field(8192, gt=0)
     batch_bytes: ByteSize = 16 << 20
     max_doc_bytes: ByteSize = 10 << 20
+    bytes_per_task: ByteSize = Field(
+        DEFAULT_BYTES_PER_TASK,
+        description="only uncompressed JSONL files are cut by it: one larger than this is cut into tasks of about "
+        "this many bytes, each ending at a line end (row numbers stay file-relative); a compressed JSONL file is "
+        "one task, Parquet files and HF datasets are cut by the input's rows_per_task",
+    )
 
     def limits(self) -> ReadLimits:
         return ReadLimits(self.batch_rows, self.batch_bytes, self.max_doc_bytes)

@@ -11,6 +11,7 @@ import yaml
 from curator.errors import ConfigError, RunError
 from curator.io.atomic import TMP_PREFIX, write_text_atomic
 from curator.io.run_marker import RUN_MARKER, is_run_folder
+from curator.pipeline.config import DEFAULT_BYTES_PER_TASK
 from curator.pipeline.run_lock import LOCK_NAME, RunLock
 
 # What curator itself creates at the top of a run folder, besides the steps' side outputs (run_entries()).
@@ -29,6 +30,10 @@ RUN_ENTRIES = (
     "checkpoints",  # training runs (curator train)
     RUN_MARKER,
 )
+
+# Settings added after run folders existed, and the value an older config.yaml without them is compared as;
+# whether such a run can resume is then for its plan.json to say (a large JSONL file is now cut into tasks).
+ADDED_SETTINGS = {"reader": {"bytes_per_task": DEFAULT_BYTES_PER_TASK}}
 
 
 def run_entries() -> tuple[str, ...]:
@@ -52,8 +57,24 @@ def write_atomic(path: Path, text: str) -> None:
 
 def _pipeline_of(config: dict) -> dict:
     """What makes two runs the same run: everything but where and how they execute (`executor`), which never
-    changes the output, so a run started on one executor may be resumed on another."""
-    return {k: v for k, v in (config or {}).items() if k != "executor"}
+    changes the output, so a run started on one executor may be resumed on another. Settings an older
+    config.yaml lacks count as their defaults (ADDED_SETTINGS)."""
+    pipeline = {k: v for k, v in (config or {}).items() if k != "executor"}
+    for section, defaults in ADDED_SETTINGS.items():
+        if isinstance(pipeline.get(section), dict):
+            pipeline[section] = {**defaults, **pipeline[section]}
+    return pipeline
+
+
+def _plan_change(old: list[dict], new: list[dict]) -> str:
+    """The first task that differs between two plans, in words."""
+    for was, now in zip(old, new, strict=False):
+        if was != now:
+            return (
+                f"task {now.get('task')} was {was.get('shard')} ({was.get('bytes')} bytes), "
+                f"now {now.get('shard')} ({now.get('bytes')} bytes)"
+            )
+    return f"{len(old)} task(s) then, {len(new)} now"
 
 
 def require_run_folder(path: str | Path) -> Path:
@@ -175,9 +196,13 @@ class RunFolder:
                     f"{self.root} holds a run of a different pipeline (config.yaml differs); "
                     "use a new --out, or --overwrite to start it again"
                 )
-            if self.plan.exists() and json.loads(self.plan.read_text()) != plan:
+            old_plan = json.loads(self.plan.read_text()) if self.plan.exists() else plan
+            if old_plan != plan:
+                change = _plan_change(old_plan, plan)
                 raise RunError(
-                    f"{self.root}: the input files changed since this run started (plan.json differs); "
+                    f"{self.root}: the tasks planned from the inputs differ from plan.json ({change}): "
+                    "the input files changed since this run started, or this curator version cuts them into tasks "
+                    "differently (large Parquet files by row groups, large uncompressed JSONL files by byte range); "
                     "use a new --out, or --overwrite to start it again"
                 )
         for d in (self.output, self.stats, self.parts, self.rejects, self.completions, self.logs):
