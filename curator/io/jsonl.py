@@ -18,6 +18,7 @@ import pyarrow.json as pj
 
 from curator.io.decompress import GZIP_MAGIC, ZSTD_MAGIC, DecompressedStream, TruncatedStream
 from curator.io.documents import SchemaMismatch, arrow_to_documents, build_documents, row_range
+from curator.io.meta import is_flat
 from curator.io.rejects import Reject, RejectSink
 from curator.io.sources import ReadLimits, Shard
 
@@ -91,6 +92,18 @@ def blank_from(path: str | Path, offset: int) -> bool:
             if chunk.translate(None, _BLANK):
                 return False
     return True
+
+
+def _meta_is_exact(table: pa.Table, fields) -> bool:
+    """Whether the `meta` JSON encoded from Arrow's parse equals each line's own unmapped fields. Not when a
+    field is missing from some lines (Arrow fills in nulls), is a float (Arrow turns 1 into 1.0 when a float
+    shares its column) or nested (a struct gains the keys other lines have): such blocks go line by line."""
+    mapped = fields.mapped()
+    return all(
+        is_flat(fl.type) and not pa.types.is_null(fl.type) and table.column(fl.name).null_count == 0
+        for fl in table.schema
+        if fl.name not in mapped
+    )
 
 
 class JsonlReader:
@@ -249,7 +262,7 @@ class JsonlReader:
                 )
         except (pa.ArrowInvalid, UnicodeDecodeError, ValueError):
             return None
-        if table.num_rows == 0:
+        if table.num_rows == 0 or not _meta_is_exact(table, self.shard.fields):
             return None
         batch = table.combine_chunks().to_batches()[0]
         rows = row_range(first_line - 1, batch.num_rows)

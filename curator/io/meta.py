@@ -28,7 +28,8 @@ def json_escape(text: str) -> str:
     return text
 
 
-def _is_flat(t: pa.DataType) -> bool:
+def is_flat(t: pa.DataType) -> bool:
+    """Strings, integers, booleans and nulls: the types encoded here without polars."""
     if pa.types.is_dictionary(t):
         return t.value_type in _STRING_TYPES
     return t in _STRING_TYPES or pa.types.is_integer(t) or pa.types.is_boolean(t) or pa.types.is_null(t)
@@ -54,7 +55,7 @@ def _json_values(arr: pa.Array) -> pa.Array:
 
 def encode_meta_columns(sub: pa.RecordBatch) -> pa.Array:
     """The columns of `sub` as one JSON object per row (pa.string())."""
-    if all(_is_flat(field.type) for field in sub.schema):
+    if all(is_flat(field.type) for field in sub.schema):
         parts: list[pa.Array | str] = []
         for k, field in enumerate(sub.schema):
             parts.append(("{" if k == 0 else ",") + f'"{json_escape(field.name)}":')

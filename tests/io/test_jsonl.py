@@ -5,6 +5,8 @@ import json
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from curator.io.decompress import TruncatedStream
 from curator.io.jsonl import JsonlReader, open_decompressed
@@ -222,3 +224,46 @@ def test_fast_and_line_paths_agree_on_documents(tmp_path):
     strip = [{k: v for k, v in d.items() if k not in ("file", "meta")} for d in a]
     assert strip == [{k: v for k, v in d.items() if k not in ("file", "meta")} for d in b]
     assert [json.loads(d["meta"]) for d in a] == [json.loads(d["meta"]) for d in b]
+
+
+def _exact(value) -> bytes:
+    """JSON with sorted keys: tells 1 from 1.0 and a missing key from a null one."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+def test_meta_keeps_each_lines_own_fields_and_types(tmp_path):
+    recs = [
+        {"text": "a", "n": 1, "score": 2, "tags": {"x": 1}},
+        {"text": "b", "n": 2, "score": 2.5, "tags": {"y": [1, 2]}},
+        {"text": "c", "score": None},  # no n, no tags
+    ]
+    path = write_jsonl(tmp_path / "m.jsonl", recs)
+    docs, _, _ = read_all(JsonlReader, make_shard(path), tmp_path)
+    expected = [{k: v for k, v in r.items() if k != "text"} for r in recs]
+    assert [_exact(orjson.loads(d["meta"])) for d in docs] == [_exact(e) for e in expected]
+
+
+_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**62), 2**62),
+    st.floats(allow_nan=False, allow_infinity=False, width=64),
+    st.text(max_size=8),
+    st.lists(st.integers(0, 9), max_size=3),
+    st.dictionaries(st.sampled_from(["p", "q"]), st.integers(0, 9) | st.text(max_size=3), max_size=2),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.dictionaries(st.sampled_from(["a", "b", "c", "meta_d"]), _values, max_size=4), min_size=1, max_size=12)
+)
+def test_meta_equals_each_records_unmapped_fields(tmp_path_factory, extras):
+    """Whichever path a block takes (Arrow's parse or line by line), meta is the record's other fields, exactly."""
+    tmp = tmp_path_factory.mktemp("meta")
+    recs = [{"text": f"doc {i}", **extra} for i, extra in enumerate(extras)]
+    path = write_jsonl(tmp / "r.jsonl", recs)
+    docs, rejects, _ = read_all(JsonlReader, make_shard(path), tmp)
+    assert rejects == []
+    got = [None if d["meta"] is None else _exact(orjson.loads(d["meta"])) for d in docs]
+    assert got == [_exact(e) if e else None for e in extras]
