@@ -123,7 +123,8 @@ def _build(ray, spec: StreamSpec, pending, steps, segment, offered_cpus, cpus_pe
         context.issue_detectors_config.detectors = []
     ds = ray.data.from_items([{"task": t} for t in pending], override_num_blocks=len(pending))
     retry = {"max_retries": retries}
-    tasks = {"compute": ray.data.TaskPoolStrategy(size=workers), **retry}  # the same for all: Ray fuses them
+    size = max(1, min(workers, len(pending)))
+    tasks = {"compute": ray.data.TaskPoolStrategy(size=size), **retry}  # the same for all: Ray fuses them
     ds = ds.map_batches(_head, batch_size=1, batch_format="pyarrow", fn_kwargs={"spec": spec}, **tasks)
     first = segment.start + head
     for position in range(first, first + streamed):
