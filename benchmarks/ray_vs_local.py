@@ -49,6 +49,7 @@ def child(kind: str, corpus: Path, out: Path, report: Path) -> None:
     if executor["kind"] == "ray":
         import ray
 
+        os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")  # as curator's own ray.init does
         t0 = time.perf_counter()
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
         startup = time.perf_counter() - t0
