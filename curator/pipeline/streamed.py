@@ -20,6 +20,7 @@ documents of the tasks in flight.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -136,6 +137,8 @@ def make_block(task: int, seq: int, dead: list[pa.Table], alive: pa.RecordBatch 
     tagged with (task, seq); `meters` ([position, rows in, rows out, bytes in, bytes out, seconds] per
     streamed step, plus the survivors' columns) on the first row."""
     parts = list(dead)
+    if alive is not None and alive.num_rows and parts:  # dropped rows take the survivors' column types, so the
+        parts = [_like(part, alive.schema) for part in parts]  # survivors keep theirs through the concat
     if alive is not None and alive.num_rows:
         n = alive.num_rows
         parts.append(
@@ -151,6 +154,16 @@ def make_block(task: int, seq: int, dead: list[pa.Table], alive: pa.RecordBatch 
         .append_column(SEQ, _const(seq, n, pa.int64()))
         .append_column(METERS, _meters_column(n, info))
     )
+
+
+def _like(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """`table` with the columns it shares with `schema` cast to their types there (where a cast works)."""
+    for i, name in enumerate(table.schema.names):
+        idx = schema.get_field_index(name)
+        if idx >= 0 and table.schema.field(i).type != schema.field(idx).type:
+            with contextlib.suppress(pa.ArrowInvalid, pa.ArrowNotImplementedError):  # else: the concat promotes
+                table = table.set_column(i, name, table.column(i).cast(schema.field(idx).type))
+    return table
 
 
 def dead_rows(batch: pa.RecordBatch, reasons: pa.Array, position: int, keep: set[str]) -> pa.Table:

@@ -17,6 +17,8 @@ from curator.pipeline.executors.ray_data import groups
 from curator.pipeline.step import Step, register_step
 from curator.pipeline.streamed import (
     BlockStep,
+    block_parts,
+    dead_rows,
     is_per_batch,
     make_block,
     segment_of,
@@ -218,3 +220,15 @@ def test_a_changed_spill_file_is_caught_by_the_accounting(corpus, tmp_path, stre
     monkeypatch.setattr("tests.pipeline.test_streamed.write_spill", drop_a_row)
     with pytest.raises(RunError, match="task 0 .*documents unaccounted for"):
         run_pipeline(_config(corpus), tmp_path / "run", quiet=True)
+
+
+def test_survivors_keep_their_column_types_beside_dropped_rows():
+    """A row dropped while a column was int64 does not widen the survivors' column when a later step made it
+    int32 (the next step must see what it would see locally)."""
+    dropped = dead_rows(
+        pa.record_batch({"id": ["a"], "n_words": pa.array([3], pa.int64())}), pa.array(["x"]), 1, {"id", "n_words"}
+    )
+    alive = pa.record_batch({"id": ["b"], "text": ["t"], "n_words": pa.array([5], pa.int32())})
+    block = make_block(0, 0, [dropped], alive, [])
+    _, _, dead, survivors, _ = block_parts(block)
+    assert survivors.schema == alive.schema and dead.num_rows == 1
