@@ -222,7 +222,9 @@ def test_import_curator_does_not_import_ray():
     assert out.stdout.strip() == "False"
 
 
-def test_ctrl_c_stops_a_ray_run_with_one_line_and_it_resumes(cluster, corpus, local_run, tmp_path):
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_stops_a_ray_run_with_one_line_and_it_resumes(cluster, corpus, local_run, tmp_path, signum, code):
+    """Ctrl-C or SIGTERM (ray.init replaces the SIGTERM handler; curator puts its own back)."""
     config_file = tmp_path / "pipeline.yaml"
     config_file.write_text(yaml.safe_dump(_config(corpus, {"kind": "ray", "address": cluster}, pause=1.0)))
     run = tmp_path / "run"
@@ -238,9 +240,9 @@ def test_ctrl_c_stops_a_ray_run_with_one_line_and_it_resumes(cluster, corpus, lo
     while not list(run.glob("state/*/index/task-*.json")):  # inside the first index pass
         assert driver.poll() is None and time.time() < deadline, "the driver ended before any task finished"
         time.sleep(0.2)
-    driver.send_signal(signal.SIGINT)
+    driver.send_signal(signum)
     _, err = driver.communicate(timeout=60)
-    assert driver.returncode == 130, err
+    assert driver.returncode == code, err
     assert "interrupted; re-run the same command to resume" in err and "Traceback" not in err
     summary = run_pipeline(parse_pipeline(yaml.safe_load(config_file.read_text())), run, workers=2, quiet=True)
     assert summary.records == 496 and _files(run) == _files(local_run)

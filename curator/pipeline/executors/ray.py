@@ -16,7 +16,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import signal
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
@@ -64,6 +66,18 @@ def _task_exception(error: Exception) -> Exception:
     """The exception a task function raised, from Ray's RayTaskError wrapping it (the wrapper if none)."""
     cause = getattr(error, "cause", None)
     return cause if isinstance(cause, Exception) else error
+
+
+def _resolve_auto(ray) -> str:
+    """The HOST:PORT that --address auto means (RAY_ADDRESS, else the cluster `ray start` last started here)."""
+    try:
+        from ray._private.services import get_ray_address_from_environment
+
+        return get_ray_address_from_environment("auto", None)
+    except ConnectionError:
+        raise ConnectionError("no Ray cluster was started on this machine (`ray start --head`)") from None
+    except Exception:  # a Ray version without this helper: let ray.init find it
+        return "auto"
 
 
 def _check_reachable(address: str, timeout: float = 5.0) -> None:
@@ -129,7 +143,7 @@ class RayExecutor(Executor):
         hint += "private one"
         if self.address:
             try:
-                _check_reachable(self.address)
+                _check_reachable(_resolve_auto(ray) if self.address == "auto" else self.address)
             except ConnectionError as exc:
                 raise ConfigError(f"could not start or join {where}: {exc}; {hint}") from None
         if ray.is_initialized():
@@ -138,13 +152,23 @@ class RayExecutor(Executor):
         # curator reports what failed itself. RAY_BACKEND_LOG_LEVEL set by the user wins.
         os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
         options = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
+        on_term = signal.getsignal(signal.SIGTERM)
         try:
             if self.address:
                 ray.init(address=self.address, **options)
             else:
                 ray.init(num_cpus=self.local_cpus or os.cpu_count() or 1, **options)
         except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise ConfigError(f"could not start or join {where}: {exc}; {hint}") from None
+            text = str(exc)
+            if "uthentication" in text or "auth token" in text.lower():
+                hint = (
+                    "the cluster uses Ray's token authentication: run curator on one of its nodes with --address auto, "
+                    "or set RAY_AUTH_TOKEN to what `ray get-auth-token` prints on the head node"
+                )
+            raise ConfigError(f"could not start or join {where}: {text.splitlines()[0]}; {hint}") from None
+        finally:  # ray.init replaces the SIGTERM handler: keep curator's (one line, exit 143, workers stopped)
+            if callable(on_term) and threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGTERM, on_term)
         self._owns_cluster = True
 
     def start(self, warm: Callable[..., None] | None = None, *args) -> None:
