@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from curator.errors import RunError
+from curator.errors import CuratorError, RunError
 from curator.io.readers import open_reader
 from curator.io.rejects import Reject, RejectSink
 from curator.io.sources import Shard
@@ -24,10 +24,13 @@ MAX_LOGGED_REJECTS = 200
 
 
 class Meter:
-    """Wraps a batch iterator; counts rows and text bytes and the wall time spent producing them."""
+    """Wraps a batch iterator; counts rows and text bytes and the wall time spent producing them. With a
+    `label` (what produces the batches: "task 3 (file): step 2 'name'"), an unexpected exception from it
+    becomes a RunError that names it (exceptions from further up arrive as RunErrors already)."""
 
-    def __init__(self, inner: Iterator[pa.RecordBatch]):
+    def __init__(self, inner: Iterator[pa.RecordBatch], label: str | None = None):
         self._inner = inner
+        self.label = label
         self.rows = 0
         self.bytes = 0
         self.seconds = 0.0
@@ -39,6 +42,12 @@ class Meter:
         t0 = time.perf_counter()
         try:
             batch = next(self._inner)
+        except (StopIteration, CuratorError):
+            raise
+        except Exception as exc:
+            if self.label is None:
+                raise
+            raise RunError(f"{self.label} failed: {type(exc).__name__}: {exc}") from exc
         finally:
             self.seconds += time.perf_counter() - t0
         self.rows += batch.num_rows
@@ -65,9 +74,25 @@ class SegmentRecord:
         return cls(**{**data, "steps": rows})
 
 
+def name_meters(meters: list[Meter], steps: list[Step], first: int, where: str) -> None:
+    """Label the meters of a chain (source first, then each step's output, the first at 1-based position
+    `first`), so an exception names the reader or the step that raised it."""
+    meters[0].label = f"{where}: reading"
+    for j, step in enumerate(steps):
+        meters[j + 1].label = f"{where}: step {first + j} '{step.name}'"
+
+
 def task_logger(run: RunFolder, task: int) -> logging.Logger:
     """The task's log file (appended to by each of its passes)."""
     return file_logger(f"curator.task.{task}", run.task_log(task))
+
+
+def log_failure(log: logging.Logger, exc: BaseException) -> None:
+    """A failed pass's exception and traceback in the task's log (where the task ran: a worker, a Ray node)."""
+    if isinstance(exc, Exception):
+        log.error("failed: %s", exc, exc_info=exc)
+    else:
+        log.warning("interrupted (%s)", type(exc).__name__)
 
 
 def reject_logger(log: logging.Logger):
@@ -110,6 +135,7 @@ class SegmentPass:
             owner = steps[segment.start]  # the global step whose filter pass starts this segment
             source = read_stage(owner.state, task, read_index_marker(owner, task)["stage_parts"])
         self.meters = chain_steps(source, self.steps, ctx, Meter, first=segment.start + 1)
+        name_meters(self.meters, self.steps, segment.start + 1, f"task {task} ({shard.describe()})")
 
     def survivors(self) -> Iterator[pa.RecordBatch]:
         return self.meters[-1]

@@ -37,8 +37,17 @@ from curator.io.atomic import tmp_path_for
 from curator.io.rejects import RejectSink
 from curator.io.sources import Shard
 from curator.pipeline.global_step import GlobalStep
+from curator.pipeline.logs import close_logger
 from curator.pipeline.run_folder import RunFolder, write_atomic
-from curator.pipeline.segment_pass import Meter, SegmentPass, SegmentRecord, reject_logger, task_logger
+from curator.pipeline.segment_pass import (
+    Meter,
+    SegmentPass,
+    SegmentRecord,
+    log_failure,
+    name_meters,
+    reject_logger,
+    task_logger,
+)
 from curator.pipeline.segments import Segment, plan_segments
 from curator.pipeline.step import Step, StepContext, chain_steps
 from curator.text.bytes import total_bytes
@@ -246,12 +255,11 @@ def stream_head(
             rejects.abort()
         if isinstance(exc, Exception):
             record_error(folder, str(exc) if isinstance(exc, RunError) else f"{type(exc).__name__}: {exc}")
+        log_failure(log, exc)
         raise
     finally:
         if flow is not None:
             flow.teardown()
-        from curator.pipeline.logs import close_logger
-
         close_logger(log)
     head_info = {"blocks": seq, "head": head, "streamed": streamed, "record": asdict(record)}
     write_atomic(folder / "head.json", json.dumps(head_info))
@@ -292,8 +300,11 @@ class BlockStep:
                 outs = list(self.step(iter([alive])))
             except Exception as exc:
                 why = str(exc) if isinstance(exc, RunError) else f"{type(exc).__name__}: {exc}"
-                message = f"step {self.position} '{self.step.name}' failed on a batch: {why}"
+                message = f"step {self.position} '{self.step.name}' failed: {why}"
                 record_error(spill_dir(self.run_root, self.segment, task), message)
+                log = task_logger(RunFolder(self.run_root), task)
+                log_failure(log, exc)
+                close_logger(log)
                 raise RunError(f"task {task}: {message}") from exc
             seconds = time.perf_counter() - started
             out = pa.Table.from_batches(outs).combine_chunks().to_batches()[0] if outs else None
@@ -391,7 +402,10 @@ class ReplayPass:
         self.names = {segment.start + 1 + j: s.name for j, s in enumerate(steps[segment.start : segment.stop])}
         self.sums = {self.first_streamed + j: [0, 0, 0, 0, 0.0] for j in range(len(self.streamed))}
         self.started = time.perf_counter()
-        self.meters = chain_steps(self._replay(), self.tail, ctx, Meter, first=self.first_streamed + len(self.streamed))
+        first_tail = self.first_streamed + len(self.streamed)
+        self.meters = chain_steps(self._replay(), self.tail, ctx, Meter, first=first_tail)
+        name_meters(self.meters, self.tail, first_tail, f"task {task} ({shard.describe()})")
+        self.meters[0].label = None  # the replay's own errors are RunErrors that say what is wrong
 
     def _replay(self) -> Iterator[pa.RecordBatch]:
         for seq in range(self.blocks):

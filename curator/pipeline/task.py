@@ -27,6 +27,7 @@ from curator.pipeline.run_lock import check_owner
 from curator.pipeline.segment_pass import (
     SegmentPass,
     SegmentRecord,
+    log_failure,
     reject_logger,
     task_logger,
 )
@@ -96,9 +97,10 @@ def run_index_task(
         docs.close()
         if rejects is not None:
             rejects.close()
-    except BaseException:
+    except BaseException as exc:
         for sink in sinks:
             sink.abort()
+        log_failure(log, exc)
         raise
     finally:
         if flow is not None:
@@ -191,9 +193,10 @@ def run_task(
             docs.dropped,
             rejects.docs_lost,
         )
-    except BaseException:
+    except BaseException as exc:
         for w in (out, docs, rejects):
             w.abort()
+        log_failure(log, exc)
         raise
     finally:
         if flow is not None:

@@ -144,7 +144,7 @@ def test_a_step_that_raises_in_the_stream_fails_its_task_and_the_rerun_resumes(c
     config = parse_pipeline(_config(corpus, {"kind": "ray"}, die={"flag": str(flag), "task": 1, "raise_": True}))
     from curator.errors import RunError
 
-    with pytest.raises(RunError, match=r"task 1 .*step 2 'die_once_for_test' failed on a batch: ValueError: broken"):
+    with pytest.raises(RunError, match=r"task 1 .*step 2 'die_once_for_test' failed: ValueError: broken"):
         run_pipeline(config, tmp_path / "run", workers=2, quiet=True)
     # the other tasks went on: their index pass of exact_dedup finished
     assert sorted(p.name for p in (tmp_path / "run" / "state").glob("*exact_dedup/index/task-*.json")) == [

@@ -25,6 +25,7 @@ from curator.pipeline.streamed import (
     spill_block,
     spill_dir,
     split_segment,
+    stream_error,
     stream_head,
     write_spill,
 )
@@ -100,8 +101,9 @@ class InProcessStreamExecutor(LocalExecutor):
                 for block in blocks:
                     write_spill(block, root, segment.index)
                 yield task, spec.fn(*spec.args_of(task), True)
-            except Exception as exc:
-                yield task, exc
+            except Exception as exc:  # as the Ray executor reports it: the error the task's stream recorded
+                error = stream_error(root, segment.index, task)
+                yield task, RunError(f"task {task} ({shards[task].describe()}): {error}") if error else exc
 
 
 @pytest.fixture
@@ -203,12 +205,6 @@ def test_a_missing_block_fails_the_task_and_the_rerun_redoes_it(corpus, tmp_path
     assert _digests(tmp_path / "run") == _digests(local)
 
 
-def test_a_step_failing_in_the_stream_names_the_task_and_step(corpus, tmp_path, streaming):
-    steps = [*STEPS[:2], {"break_on_task_for_test": {"task": 2}}, *STEPS[2:]]
-    with pytest.raises(RunError, match=r"task 2: step 3 'break_on_task_for_test' failed on a batch: ValueError"):
-        run_pipeline(_config(corpus, steps), tmp_path / "run", quiet=True)
-
-
 def test_a_changed_spill_file_is_caught_by_the_accounting(corpus, tmp_path, streaming, monkeypatch):
     real = write_spill
 
@@ -232,3 +228,14 @@ def test_survivors_keep_their_column_types_beside_dropped_rows():
     block = make_block(0, 0, [dropped], alive, [])
     _, _, dead, survivors, _ = block_parts(block)
     assert survivors.schema == alive.schema and dead.num_rows == 1
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_a_failing_step_is_named_and_its_traceback_is_in_the_task_log(corpus, tmp_path, monkeypatch, streamed):
+    if streamed:
+        monkeypatch.setattr(driver, "make_executor", lambda *a, **k: InProcessStreamExecutor())
+    steps = [*STEPS[:2], {"break_on_task_for_test": {"task": 2}}, *STEPS[2:]]
+    with pytest.raises(RunError, match=r"task 2 \(jsonl:part-2.jsonl\): step 3 'break_on_task_for_test' failed: Val"):
+        run_pipeline(_config(corpus, steps), tmp_path / "run", workers=1, quiet=True)
+    log = (tmp_path / "run" / "logs" / "task-00002.log").read_text()
+    assert "Traceback" in log and 'raise ValueError("this step broke")' in log

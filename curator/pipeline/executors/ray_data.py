@@ -207,8 +207,8 @@ def stream_pass(
             continue
         where = f"task {task} ({spec.shards[task].describe()})"
         error = stream_error(spec.run_root, segment.index, task)
-        if error is not None:
-            own[task] = RunError(f"{where}: {error}")  # the error its own stream recorded
+        if error is not None:  # the error its own stream recorded
+            own[task] = RunError(error if error.startswith(f"task {task} ") else f"{where}: {error}")
         elif failure is not None:
             other[task] = RunError(f"{where}: {problem}; the stream stopped: {failure}")
         else:  # a step's error would be recorded: Ray gave up on the worker running part of it
