@@ -147,6 +147,7 @@ class ExecutorConfig(_Strict):
     @model_validator(mode="after")
     def _ray_settings_need_ray(self):
         given = [k for k in ("address", "cpus_per_worker") if getattr(self, k) is not None]
+        given += ["mode"] if self.mode != "data" else []  # the default is harmless in a local run's config.yaml
         if self.kind != "ray" and given:
             raise ValueError(
                 f"{' and '.join(given)} {'apply' if len(given) > 1 else 'applies'} only to kind: ray, and this "

@@ -210,6 +210,7 @@ def run_global_step(
             counts=lambda facts: (facts["docs"], facts["docs"]),
             resume_hint="re-run the same command to resume",
             stream=(config, root, position, shards, owner),
+            indexes=True,
         ),
         log,
         quiet,

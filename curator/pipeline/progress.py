@@ -27,6 +27,10 @@ class Progress:
 
             self._bar = tqdm(total=total, initial=initial, unit=unit, desc=desc, file=sys.stderr, leave=True)
 
+    def hold_first(self) -> None:
+        """Print the first status line only once `every` seconds have passed (not at the first unit)."""
+        self._last = time.perf_counter()
+
     def elapsed(self) -> float:
         return max(time.perf_counter() - self._start, 1e-9)
 
@@ -49,10 +53,13 @@ class Progress:
 class TaskProgress(Progress):
     """Counts finished tasks and documents."""
 
-    def __init__(self, total: int, done: int = 0, quiet: bool = False, every: float = 10.0, label="tasks"):
+    def __init__(
+        self, total: int, done: int = 0, quiet: bool = False, every: float = 10.0, label="tasks", indexed=False
+    ):
         super().__init__(total, done, quiet, every, unit="task", desc=label)
         self.done, self.label = done, label
         self.docs = self.kept = 0
+        self.indexed = indexed  # an index pass: its documents are those reaching the global step, all kept
 
     def update(self, records: int, kept: int) -> None:
         self.done += 1
@@ -62,7 +69,10 @@ class TaskProgress(Progress):
             self.done,
             {"docs": f"{self.docs:,}", "kept": f"{self.kept:,}"},
             lambda: (
-                f"{self.label}: {self.done}/{self.total} tasks, {self.docs:,} docs read this session, "
+                f"{self.label}: {self.done}/{self.total} tasks, {self.docs:,} docs indexed this session, "
+                f"{self.docs / self.elapsed():,.0f} docs/s"
+                if self.indexed
+                else f"{self.label}: {self.done}/{self.total} tasks, {self.docs:,} docs read this session, "
                 f"{self.kept:,} kept, {self.docs / self.elapsed():,.0f} docs/s"
             ),
         )

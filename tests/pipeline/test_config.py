@@ -139,9 +139,11 @@ def test_a_step_whose_package_is_missing_says_what_to_install():
 
 
 def test_ray_settings_without_kind_ray_are_refused():
-    for executor in ({"address": "auto"}, {"cpus_per_worker": 0.5}):
+    for executor in ({"address": "auto"}, {"cpus_per_worker": 0.5}, {"mode": "tasks"}):
         with pytest.raises(ConfigError, match="only to kind: ray"):
             parse_pipeline({"inputs": [{"path": "x.jsonl"}], "steps": [], "executor": executor})
+    # the default mode, as a local run's resolved config.yaml holds it, is not an error
+    parse_pipeline({"inputs": [{"path": "x.jsonl"}], "steps": [], "executor": {"kind": "local", "mode": "data"}})
 
 
 def test_kind_ray_without_ray_installed_says_how_to_install_it(monkeypatch):

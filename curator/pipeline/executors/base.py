@@ -35,6 +35,7 @@ class PassSpec:
     # (config, run folder, the global step fed or None, shards, owner): lets an executor stream the pass's
     # per-batch steps (Ray Data) before running `fn(*args_of(task), True)` to finish each task from them
     stream: tuple | None = None
+    indexes: bool = False  # an index pass (progress counts documents reaching the global step)
 
 
 class Executor(ABC):
@@ -73,7 +74,9 @@ class Executor(ABC):
     def run_pass(self, spec: PassSpec, log: logging.Logger, quiet: bool = False) -> list[Any]:
         """Run every pending task of `spec`; the results, or one RunError listing every failure."""
         self.quiet = quiet  # for an executor's own progress (Ray Data's streaming)
-        progress = TaskProgress(spec.total, done=spec.total - len(spec.pending), quiet=quiet, label=spec.label)
+        progress = TaskProgress(
+            spec.total, done=spec.total - len(spec.pending), quiet=quiet, label=spec.label, indexed=spec.indexes
+        )
         results, failures = [], []
         try:
             for task, outcome in self.outcomes(spec):

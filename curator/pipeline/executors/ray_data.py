@@ -172,6 +172,7 @@ def stream_pass(
         warnings.simplefilter("ignore", DeprecationWarning)
         ds = _build(ray, spec, pending, steps, segment, offered_cpus, cpus_per_worker, retries, workers)
     progress = Progress(0, quiet=quiet, unit="block", desc=f"{label}: streaming")
+    progress.hold_first()  # the first line after `every` seconds (the last one always comes)
     blocks = rows = 0
     failure: str | None = None
     quiet_ray = logging.getLogger("ray.data")
@@ -191,7 +192,7 @@ def stream_pass(
                 progress.advance(
                     blocks,
                     {"docs": f"{rows:,}"},
-                    lambda b=blocks, r=rows: f"{label}: {b:,} blocks, {r:,} docs streamed",
+                    lambda b=blocks, r=rows: f"{label}: {b:,} block(s), {r:,} docs streamed",
                 )
     except Exception as exc:  # a step raised, or Ray gave up on a worker: finish what is complete
         failure = _cause(exc, ray, retries)
@@ -199,7 +200,7 @@ def stream_pass(
         quiet_ray.setLevel(level)
         progress.close()
     if progress.mode == "lines":
-        print(f"[curator] {label}: streamed {blocks:,} blocks, {rows:,} docs", file=sys.stderr, flush=True)
+        print(f"[curator] {label}: streamed {blocks:,} block(s), {rows:,} docs", file=sys.stderr, flush=True)
     own, other = {}, {}
     for task in pending:
         problem = stream_status(spec.run_root, segment.index, task)
