@@ -131,6 +131,7 @@ def _run_claimed(
     pending = [i for i in range(len(shards)) if not run.is_done(i)]
     log.info("%s %s: %d tasks, %d to run", "resume" if resuming else "start", config.name, len(shards), len(pending))
     log.info("executor %s", executor.describe())
+    executor.log = log
     if pending:
         redo_lost_stages(steps, pending, log)
         for position in global_positions(steps):

@@ -66,6 +66,26 @@ def _pipeline_of(config: dict) -> dict:
     return pipeline
 
 
+def _first_difference(then, now, where: str = "") -> str:
+    """The first setting that differs between two resolved configs, as 'key.path: old then, new now'."""
+    if isinstance(then, dict) and isinstance(now, dict):
+        for key in [*then, *(k for k in now if k not in then)]:
+            if then.get(key, _ABSENT) != now.get(key, _ABSENT):
+                return _first_difference(then.get(key, _ABSENT), now.get(key, _ABSENT), f"{where}.{key}".lstrip("."))
+    if isinstance(then, list) and isinstance(now, list) and len(then) == len(now):
+        for i, (a, b) in enumerate(zip(then, now, strict=True)):
+            if a != b:
+                return _first_difference(a, b, f"{where}[{i}]")
+
+    def show(value) -> str:
+        return "absent" if value is _ABSENT else json.dumps(value, default=str)[:80]
+
+    return f"{where or 'the config'}: {show(then)} then, {show(now)} now"
+
+
+_ABSENT = object()
+
+
 def _plan_change(old: list[dict], new: list[dict]) -> str:
     """The first task that differs between two plans, in words."""
     for was, now in zip(old, new, strict=False):
@@ -192,8 +212,9 @@ class RunFolder:
         if resuming:
             previous = yaml.safe_load(self.config.read_text())
             if _pipeline_of(previous) != _pipeline_of(resolved_config):
+                change = _first_difference(_pipeline_of(previous), _pipeline_of(resolved_config))
                 raise RunError(
-                    f"{self.root} holds a run of a different pipeline (config.yaml differs); "
+                    f"{self.root} holds a run of a different pipeline (config.yaml differs: {change}); "
                     "use a new --out, or --overwrite to start it again"
                 )
             old_plan = json.loads(self.plan.read_text()) if self.plan.exists() else plan

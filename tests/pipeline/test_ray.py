@@ -258,10 +258,25 @@ def test_an_address_where_nothing_answers_fails_fast(tmp_path, corpus):
     assert time.time() - started < 30 and not (tmp_path / "run").exists()
 
 
-def test_a_worker_larger_than_the_cluster_is_refused_before_the_run(cluster, corpus, tmp_path):
+def test_a_worker_larger_than_the_cluster_is_refused_before_any_task(cluster, corpus, tmp_path):
     from curator.errors import ConfigError
 
     config = parse_pipeline(_config(corpus, {"kind": "ray", "cpus_per_worker": 64}))
     with pytest.raises(ConfigError, match=r"needs 64 CPUs \(executor.cpus_per_worker\) but the Ray cluster offers 2"):
         run_pipeline(config, tmp_path / "run", quiet=True)
-    assert not (tmp_path / "run").exists()
+    assert not list((tmp_path / "run").glob("state/*/index/task-*.json"))
+
+
+def test_ray_starts_only_when_a_pass_needs_it(cluster, corpus, local_run, tmp_path):
+    """A finished run re-run, or a folder that holds another pipeline, never starts the executor's workers."""
+    from curator.errors import RunError
+
+    config = parse_pipeline(_config(corpus, {"kind": "ray", "mode": "tasks"}))
+    run_pipeline(config, tmp_path / "run", workers=2, quiet=True)
+    summary = run_pipeline(config, tmp_path / "run", workers=2, quiet=True)
+    assert summary.tasks_run == 0 and _files(tmp_path / "run") == _files(local_run)
+    other = _config(corpus, {"kind": "ray"})
+    other["seed"] = 7
+    with pytest.raises(RunError, match=r"different pipeline \(config.yaml differs: seed: 0 then, 7 now\)"):
+        run_pipeline(parse_pipeline(other), tmp_path / "run", workers=2, quiet=True)
+    assert (tmp_path / "run" / "logs" / "run.log").read_text().count("executor started") == 1

@@ -43,6 +43,7 @@ class Executor(ABC):
 
     kind: ClassVar[str] = ""
     quiet: bool = False
+    log: logging.Logger | None = None  # the run's log, set by the driver once it holds the run folder
 
     @abstractmethod
     def start(self, warm: Callable[..., None] | None = None, *args) -> None:

@@ -129,6 +129,9 @@ class RayExecutor(Executor):
         self.local_cpus = local_cpus
         self.cpus_from = cpus_from
         self.workers = 0
+        self.offered = 0.0
+        self._warm: tuple = (None, ())
+        self._run_root = None
         self._owns_cluster = False
         self._actors: list = []
         # worker actors are named curator-<run folder hash>-<driver pid>-<i>, so a driver that takes over a run
@@ -136,7 +139,7 @@ class RayExecutor(Executor):
         digest = hashlib.sha256((run_key or "").encode()).hexdigest()[:12]
         self._prefix = f"curator-{digest}-"
 
-    def _connect(self) -> None:
+    def _connect(self, check_only: bool = False) -> None:
         ray = self.ray
         where = f"the Ray cluster at {self.address!r}" if self.address else "a local Ray cluster"
         hint = "start one with `ray start --head` and pass --address auto, or leave the address unset to start a "
@@ -146,6 +149,8 @@ class RayExecutor(Executor):
                 _check_reachable(_resolve_auto(ray) if self.address == "auto" else self.address)
             except ConnectionError as exc:
                 raise ConfigError(f"could not start or join {where}: {exc}; {hint}") from None
+        if check_only:
+            return
         if ray.is_initialized():
             return  # a session the caller opened (a notebook, a test): used as it is, and left open
         # Ray's C++ core logs advice and retries to the driver's stderr (actor restarts, Ray Data's actor pools);
@@ -172,6 +177,16 @@ class RayExecutor(Executor):
         self._owns_cluster = True
 
     def start(self, warm: Callable[..., None] | None = None, *args) -> None:
+        """Remember how to warm the workers: Ray starts when the first pass needs it (`_ensure_started`), so a
+        run folder that refuses the run, or a finished run, never starts a cluster."""
+        self._warm = (warm, args)
+        if self.address:  # an address where nothing answers fails now, before the run folder is made
+            self._connect(check_only=True)
+
+    def _ensure_started(self) -> None:
+        if self._actors:
+            return
+        warm, args = self._warm
         self._connect()
         ray = self.ray
         cpus = self.resources.cpus
@@ -199,6 +214,10 @@ class RayExecutor(Executor):
             runner.options(name=f"{self._prefix}{os.getpid()}-{i}", namespace=NAMESPACE, **options).remote(warm, args)
             for i in range(self.workers)
         ]
+        if self._run_root is not None:
+            self._stop_stale_actors()
+        if self.log is not None:
+            self.log.info("executor started: %s", self.describe())
 
     def describe(self) -> str:
         r = self.resources
@@ -206,6 +225,8 @@ class RayExecutor(Executor):
             f"{r.cpus:g} CPU" + (f", {r.memory_mb} MB" if r.memory_mb else "") + (f", {r.gpus:g} GPU" if r.gpus else "")
         )
         where = f"the cluster at {self.address}" if self.address else "a private local cluster"
+        if not self._actors:
+            return f"ray ({self.mode}) on {where}, started when a pass needs it"
         if self.mode == "data":
             return (
                 f"ray (data): per-batch steps as Ray Data map_batches, then {self.workers} worker actor(s) x "
@@ -214,6 +235,9 @@ class RayExecutor(Executor):
         return f"ray: {self.workers} worker actor(s) x ({need}) on {where}, {self.max_task_retries} retries per task"
 
     def claimed(self, run_root) -> None:
+        self._run_root = run_root
+
+    def _stop_stale_actors(self) -> None:
         """Stop worker actors an earlier, killed driver of this run folder left behind (Ray stops a dead
         driver's actors, but not always before a new driver starts redoing their tasks)."""
         ray = self.ray
@@ -225,6 +249,9 @@ class RayExecutor(Executor):
                     ray.kill(ray.get_actor(name, namespace=NAMESPACE))
 
     def outcomes(self, spec: PassSpec) -> Iterator[tuple[int, Any]]:
+        if not spec.pending:
+            return
+        self._ensure_started()
         if self.mode != "data" or spec.stream is None or not spec.pending:
             yield from self._run_tasks(spec, spec.pending, spec.args_of)
             return
@@ -281,6 +308,7 @@ class RayExecutor(Executor):
 
     def run_one(self, fn: Callable[..., Any], args: tuple) -> Any:
         """On one worker actor (the driver only waits), so a global step's passes run on the cluster."""
+        self._ensure_started()
         ray = self.ray
         try:
             return _signal_safe(ray.get, self._actors[0].run.remote(fn, args))
