@@ -4,7 +4,7 @@ workers (Ray Data's `map_batches`), then the task's usual pass finishes from wha
 A streamed pass of one task has three parts:
 - the *head* (one process per task): the source (reader, or the stage file of the global step the segment
   starts with) and that global step's filter pass. It tags every batch with (task, seq) into a *block*;
-- the *streamed steps*: the segment's per-batch steps after the head (`per_batch_steps`), each applied to
+- the *streamed steps*: the segment's per-batch steps after the head (`is_per_batch`), each applied to
   one block at a time wherever the engine puts it (models in actor pools). Rows a step drops stay in the
   block, marked with the step's position and reason (their text removed), so the block carries its own
   accounting; each step adds its meter (rows, bytes, seconds) to the block's first row;
@@ -53,7 +53,6 @@ from curator.pipeline.step import Step, StepContext, chain_steps
 from curator.text.bytes import total_bytes
 
 TASK, SEQ, DROP_POS, DROP_REASON, METERS = "__task", "__seq", "__drop_pos", "__drop_reason", "__meters"
-INTERNAL = (TASK, SEQ, DROP_POS, DROP_REASON, METERS)
 SPILL_COMPRESSION = "lz4"
 KEEP_FOR_DROPPED = ("id", "source", "file", "row", "n_bytes")  # what a dropped row keeps besides stats columns
 
@@ -284,6 +283,23 @@ class BlockStep:
         self.step.setup(StepContext(task=-1, seed=config.seed, run_dir=run_root).for_step(self.position))
 
     def __call__(self, block: pa.Table) -> pa.Table:
+        task = block.column(TASK)[0].as_py()
+        try:
+            return self._apply(block)
+        except Exception as exc:  # kept beside the task's spill files: Ray Data does not carry it back
+            why = str(exc) if isinstance(exc, RunError) else f"{type(exc).__name__}: {exc}"
+            message = (
+                why
+                if why.startswith("documents unaccounted")
+                else f"step {self.position} '{self.step.name}' failed: {why}"
+            )
+            record_error(spill_dir(self.run_root, self.segment, task), message)
+            log = task_logger(RunFolder(self.run_root), task)
+            log_failure(log, exc)
+            close_logger(log)
+            raise RunError(f"task {task}: {message}") from exc
+
+    def _apply(self, block: pa.Table) -> pa.Table:
         task, seq, dead, alive, info = block_parts(block)
         new_dead: list[pa.Table] = []
 
@@ -296,16 +312,7 @@ class BlockStep:
             ctx = StepContext(task=task, seed=self.seed, run_dir=self.run_root, on_drop=on_drop)
             self.step._ctx = ctx.for_step(self.position)
             started = time.perf_counter()
-            try:
-                outs = list(self.step(iter([alive])))
-            except Exception as exc:
-                why = str(exc) if isinstance(exc, RunError) else f"{type(exc).__name__}: {exc}"
-                message = f"step {self.position} '{self.step.name}' failed: {why}"
-                record_error(spill_dir(self.run_root, self.segment, task), message)
-                log = task_logger(RunFolder(self.run_root), task)
-                log_failure(log, exc)
-                close_logger(log)
-                raise RunError(f"task {task}: {message}") from exc
+            outs = list(self.step(iter([alive])))
             seconds = time.perf_counter() - started
             out = pa.Table.from_batches(outs).combine_chunks().to_batches()[0] if outs else None
             meter = [
@@ -317,10 +324,12 @@ class BlockStep:
                 seconds,
             ]
         dead_parts = ([dead] if dead.num_rows else []) + new_dead
-        meters = info["meters"] + [meter]
-        if out is None and not dead_parts:
-            dead_parts = [dead]  # an empty block stays a block (it carries the meters)
-        return make_block(task, seq, dead_parts, out, meters)
+        if out is None and not dead_parts:  # a block keeps at least one row: its first carries the meters
+            raise RunError(
+                f"documents unaccounted for: step {self.position} '{self.step.name}' took {meter[1]} rows, gave "
+                "none and reported none dropped"
+            )
+        return make_block(task, seq, dead_parts, out, info["meters"] + [meter])
 
     def teardown(self) -> None:
         self.step.teardown()

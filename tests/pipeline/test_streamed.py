@@ -54,6 +54,17 @@ class CountsBatches(Step):
 
 
 @register_step
+class LosesRows(Step):
+    """Test step: a buggy step that drops every row of task `task` without reporting them."""
+
+    name = "loses_rows_for_test"
+    task: int = -1
+
+    def process(self, batch):
+        return batch.slice(0, 0) if self.ctx.task == self.task else batch
+
+
+@register_step
 class BreakOnTask(Step):
     """Test step: raises on task `task` (a per-batch step that fails in the stream)."""
 
@@ -239,3 +250,14 @@ def test_a_failing_step_is_named_and_its_traceback_is_in_the_task_log(corpus, tm
         run_pipeline(_config(corpus, steps), tmp_path / "run", workers=1, quiet=True)
     log = (tmp_path / "run" / "logs" / "task-00002.log").read_text()
     assert "Traceback" in log and 'raise ValueError("this step broke")' in log
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_a_step_that_loses_rows_is_caught(corpus, tmp_path, monkeypatch, streamed):
+    if streamed:
+        monkeypatch.setattr(driver, "make_executor", lambda *a, **k: InProcessStreamExecutor())
+    steps = [*STEPS[:2], {"loses_rows_for_test": {"task": 1}}, *STEPS[2:]]
+    with pytest.raises(
+        RunError, match=r"task 1 \(jsonl:part-1.jsonl\): documents unaccounted for: step 3 'loses_rows_for_test' took"
+    ):
+        run_pipeline(_config(corpus, steps), tmp_path / "run", workers=1, quiet=True)
