@@ -351,7 +351,9 @@ def write_spill(block: pa.Table, run_root: str, segment: int) -> pa.Table:
     except OSError as exc:
         record_error(path.parent, f"writing its spill file {path} failed: {exc}")
         raise
-    return pa.table({"task": [task], "seq": [seq], "rows": [block.num_rows]})
+    return pa.table(
+        {"task": pa.array([task], pa.int64()), "seq": pa.array([seq], pa.int64()), "rows": [block.num_rows]}
+    )
 
 
 def stream_error(run_root: str | Path, segment: int, task: int) -> str | None:

@@ -6,8 +6,9 @@ per-batch step is a `map_batches` operator over them (a step that declares memor
 model, in an actor pool sized from its declared, possibly fractional, CPUs; the others as Ray tasks, which
 Ray fuses); a sink operator writes each block to its spill file. The task's pass function then finishes
 each task from its spill files on the executor's worker actors (curator.pipeline.streamed). Ray Data
-retries the tasks and restarts the actors of a dead worker; a step that raises stops the stream, and tasks
-whose spill files are complete are still finished (a re-run redoes the others).
+retries the tasks and restarts the actors of a dead worker (`max_task_retries` times); a step that raises
+fails its own task (its error kept in the task's spill folder, its blocks dropped) while the others go on,
+and a re-run redoes the failed tasks.
 
 Memory: Ray Data's streaming executor bounds the blocks in flight (`DataContext` resource limits); one
 block is one reader batch (`reader.batch_rows` / `batch_bytes`) plus its dropped rows' stats columns.
@@ -80,6 +81,12 @@ def _head(batch: pa.Table, spec: StreamSpec) -> Iterator[pa.Table]:
         yield from stream_head(task, spec.shards[task], spec.config, spec.run_root, spec.feeds, spec.owner)
 
 
+def _apply(step: BlockStep, table: pa.Table) -> pa.Table:
+    """`step` on each curator block of a Ray block (an empty Ray block passes through)."""
+    parts = [step(g) for g in groups(table)]
+    return pa.concat_tables(parts, promote_options="permissive") if parts else table
+
+
 def _step_task(table: pa.Table, spec: StreamSpec, position: int) -> pa.Table:
     """A per-batch step as a Ray task: its set-up step is cached in the worker process."""
     key = (spec.run_root, spec.key, position)
@@ -87,7 +94,7 @@ def _step_task(table: pa.Table, spec: StreamSpec, position: int) -> pa.Table:
     if step is None:
         _STEP_CACHE.clear()
         step = _STEP_CACHE[key] = BlockStep(spec.config, spec.run_root, position)
-    return pa.concat_tables([step(g) for g in groups(table)], promote_options="permissive")
+    return _apply(step, table)
 
 
 class _StepActor:
@@ -101,11 +108,16 @@ class _StepActor:
         self.step = BlockStep(self.spec.config, self.spec.run_root, self.position)
 
     def __call__(self, table: pa.Table) -> pa.Table:
-        return pa.concat_tables([self.step(g) for g in groups(table)], promote_options="permissive")
+        return _apply(self.step, table)
+
+
+SUMMARY = pa.schema([("task", pa.int64()), ("seq", pa.int64()), ("rows", pa.int64())])
 
 
 def _sink(table: pa.Table, spec: StreamSpec, segment: int) -> pa.Table:
-    return pa.concat_tables([write_spill(g, spec.run_root, segment) for g in groups(table)])
+    """Each curator block to its spill file; (task, seq, rows) per block for the driver's progress."""
+    parts = [write_spill(g, spec.run_root, segment) for g in groups(table)]
+    return pa.concat_tables(parts) if parts else SUMMARY.empty_table()
 
 
 def _build(ray, spec: StreamSpec, pending, steps, segment, offered_cpus, cpus_per_worker, retries, workers):
