@@ -39,29 +39,43 @@ def _kl(r: np.ndarray, prior: np.ndarray) -> float:
 
 
 def caps_for(
-    domains: list[str], domain_tokens: dict[str, float] | None, max_epochs: float | None, tokens: float | None
+    domains: list[str],
+    domain_tokens: dict[str, float] | None,
+    max_epochs: float | dict[str, float | None] | None,
+    tokens: float | None,
 ) -> np.ndarray:
-    """Upper bounds max_epochs x tokens_j / T per domain (1 where unknown); infeasible caps are a ConfigError."""
+    """Upper bounds max_epochs_j x tokens_j / T per domain (1 where unknown or uncapped); `max_epochs` is one
+    number for every domain or one per domain (a base mixture's). Infeasible caps are a ConfigError."""
     caps = np.ones(len(domains))
-    if tokens is None and max_epochs is None:
+    per = max_epochs if isinstance(max_epochs, dict) else {d: max_epochs for d in domains}
+    capped = [d for d in domains if per.get(d) is not None]
+    if tokens is None and not capped:
         return caps
-    if tokens is None or max_epochs is None or not domain_tokens:
+    if tokens is None or not capped or not domain_tokens:
         raise ConfigError(
-            "caps need --tokens T (the training budget), --max-epochs and each domain's tokens "
-            "(--base MIXTURE.yaml with a built store, or --domain-tokens NAME=N)"
+            "caps need --tokens T (the training budget), --max-epochs (or a --base whose domains set max_epochs) "
+            "and each domain's tokens (--base MIXTURE.yaml with a built store, or --domain-tokens NAME=N)"
         )
-    if tokens <= 0 or max_epochs <= 0:
+    if tokens <= 0 or any(per[d] <= 0 for d in capped):
         raise ConfigError("--tokens and --max-epochs must be positive")
-    missing = [d for d in domains if d not in domain_tokens]
+    missing = [d for d in capped if d not in domain_tokens]
     if missing:
         raise ConfigError(f"no token count for domain(s) {', '.join(missing)}; give --domain-tokens NAME=N")
-    caps = np.minimum(1.0, np.array([max_epochs * domain_tokens[d] / tokens for d in domains]))
+    caps = np.array([1.0 if per.get(d) is None else min(1.0, per[d] * domain_tokens[d] / tokens) for d in domains])
     if caps.sum() < 1 - 1e-9:
+        epochs = f"{max_epochs:g} epochs" if not isinstance(max_epochs, dict) else "the domains' max_epochs"
         raise ConfigError(
             f"the caps (max_epochs x domain tokens / budget) add up to {caps.sum():.3f} < 1: the data cannot fill "
-            f"{tokens:,.0f} tokens at {max_epochs:g} epochs; lower --tokens or raise --max-epochs"
+            f"{tokens:,.0f} tokens at {epochs}; lower --tokens or raise --max-epochs"
         )
     return caps
+
+
+def base_epochs(base: str | Path) -> dict[str, float | None]:
+    """Each domain's max_epochs in a base mixture file (None: uncapped)."""
+    from curator.loader.mixture import load_mixture
+
+    return {d.name: d.max_epochs for d in load_mixture(base).domains}
 
 
 def optimize_mixture(fit: dict, prior: np.ndarray, caps: np.ndarray, kl: float = 0.05, seed: int = 0) -> Optimum:
@@ -198,9 +212,21 @@ def optimize_fit(
     if domain_tokens is None and base is not None:
         domain_tokens = store_tokens(base)
     p, label = resolve_prior(prior, fit, domain_tokens)
-    caps = caps_for(fit["domains"], domain_tokens, max_epochs, tokens)
+    epochs: float | dict[str, float | None] | None = max_epochs
+    note = None
+    if max_epochs is None and base is not None:  # the base's per-domain caps bind the trainer: honour them
+        per_domain = base_epochs(base)
+        if any(v is not None for v in per_domain.values()):
+            if tokens is not None:
+                epochs = per_domain
+                note = "caps: the base's per-domain max_epochs (--max-epochs overrides them)"
+            else:
+                note = "the base's per-domain max_epochs are not caps here: give --tokens T (the training budget)"
+    caps = caps_for(fit["domains"], domain_tokens, epochs, tokens)
     opt = optimize_mixture(fit, p, caps, kl, seed)
     opt.notes.insert(0, f"prior: {label}")
+    if note is not None:
+        opt.notes.insert(1, note)
     if out is not None:
         write_mixture(opt, out, base)
         if base is None:

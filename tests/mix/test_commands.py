@@ -147,3 +147,26 @@ def test_cli_errors_exit_2_with_messages(tmp_path, dml_csv, cpt_csv):
     res = runner.invoke(app, ["mix", "cmr", str(fit)])
     assert res.exit_code == 2 and "holds a 'dml' fit" in res.output
     assert "Traceback" not in res.output
+
+
+def test_optimize_honours_the_base_mixtures_per_domain_max_epochs(tmp_path, dml_fit):
+    base = tmp_path / "base.yaml"
+    epochs = {"d0": 0.5, "d1": None, "d2": None}
+    base.write_text(
+        "name: m\nstore: st\nseq_len: 16\ndomains:\n"
+        + "".join(
+            f"  - {{name: d{i}, weight: 0.3333333, from: {{paths: [x{i}.jsonl]}}"
+            + (f", max_epochs: {epochs[f'd{i}']}" if epochs[f"d{i}"] else "")
+            + "}\n"
+            for i in range(3)
+        )
+    )
+    tokens = {"d0": 1e6, "d1": 2e6, "d2": 3e6}
+    opt = optimize_fit(dml_fit, tmp_path / "opt.yaml", base=base, tokens=3e6, domain_tokens=tokens)
+    assert opt.caps.tolist() == pytest.approx([0.5 * 1e6 / 3e6, 1.0, 1.0])
+    assert opt.weights[0] <= opt.caps[0] + 1e-6 and "base's per-domain max_epochs" in opt.notes[1]
+    assert load_mixture(tmp_path / "opt.yaml").domains[0].max_epochs == 0.5  # kept in the written mixture
+    overridden = optimize_fit(dml_fit, base=base, max_epochs=3, tokens=3e6, domain_tokens=tokens)
+    assert overridden.caps.tolist() == pytest.approx([1.0, 1.0, 1.0])
+    untold = optimize_fit(dml_fit, base=base, domain_tokens=tokens)  # no budget: no caps, and it says so
+    assert untold.caps.tolist() == [1.0, 1.0, 1.0] and "give --tokens" in untold.notes[1]
