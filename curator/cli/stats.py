@@ -24,7 +24,8 @@ def sql(
     args: list[str] = typer.Argument(
         ...,
         help="RUN_DIR... then QUERY (views: docs, steps, rejects, text, clusters, dsir_weights, buckets, "
-        "contamination, mixture_log, train_log; those a run has)",
+        "contamination, mixture_log, train_log, runs of a `curator mix proxy` folder; those a folder has); "
+        "a QUERY alone runs on DuckDB over the files it names",
     ),
     db: Path | None = typer.Option(None, "--db", help="keep the views in this DuckDB catalog file for other clients"),
     fmt: str = typer.Option("table", "--format", "-f", help="table | csv | json | parquet"),

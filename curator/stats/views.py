@@ -22,6 +22,7 @@ class TableSpec:
     final: str  # glob under the run folder once the run finished
     partial: str | None = None  # glob of the per-task parts of an interrupted run
     derived: str = ""  # extra SELECT expressions over DuckDB's `filename` column
+    folder_column: str = "run"  # the column naming the folder a row comes from
 
 
 TABLES: dict[str, TableSpec] = {
@@ -40,6 +41,8 @@ TABLES: dict[str, TableSpec] = {
     "contamination": TableSpec(
         "contamination/*.parquet", derived="regexp_extract(filename, '([^/]+)[.]parquet$', 1) AS benchmark"
     ),
+    # a `curator mix proxy` folder's runs table (one row per run and checkpoint; it has its own `run` column)
+    "runs": TableSpec("runs.parquet", folder_column="folder"),
 }
 
 # views derived from `docs` when its files carry the columns (name -> columns; the key columns come first)
@@ -60,7 +63,8 @@ class RunTables:
 
 def find_tables(root: Path, name: str) -> RunTables:
     """Files per view of one run; an interrupted run falls back to its per-task parts, with a note."""
-    if not any((Path(root) / "stats" / log).is_dir() for log in ("mixture_log", "train_log")):  # training runs
+    trained = any((Path(root) / "stats" / log).is_dir() for log in ("mixture_log", "train_log"))
+    if not trained and not (Path(root) / "runs.parquet").is_file():  # training runs and proxy-run folders
         root = require_run_folder(root)
     root = Path(root)
     files, notes = {}, []
@@ -101,17 +105,18 @@ def _quote(s: str) -> str:
 
 
 def view_sql(view: str, runs: list[RunTables]) -> str | None:
-    """CREATE VIEW over every run that has the table, with a `run` column; None when none has it."""
+    """CREATE VIEW over every run that has the table, with a `run` column (`folder` for the runs table, which
+    has its own); None when none has it."""
     parts = []
     for r in runs:
         if view in r.files:
             paths = "[" + ", ".join(_quote(str(p.resolve())) for p in r.files[view]) + "]"
-            derived = TABLES[view].derived
+            derived, column = TABLES[view].derived, TABLES[view].folder_column
             if derived:
                 source = f"read_parquet({paths}, union_by_name = true, filename = true)"
-                parts.append(f"SELECT {_quote(r.name)} AS run, {derived}, * EXCLUDE (filename) FROM {source}")
+                parts.append(f"SELECT {_quote(r.name)} AS {column}, {derived}, * EXCLUDE (filename) FROM {source}")
             else:
-                parts.append(f"SELECT {_quote(r.name)} AS run, * FROM read_parquet({paths}, union_by_name = true)")
+                parts.append(f"SELECT {_quote(r.name)} AS {column}, * FROM read_parquet({paths}, union_by_name = true)")
     if not parts:
         return None
     return f"CREATE OR REPLACE VIEW {view} AS " + " UNION ALL BY NAME ".join(parts)
@@ -160,8 +165,11 @@ def connect(run_dirs: list[str | Path], db: str | Path | None = None):
     """A DuckDB connection (in memory, or the catalog file `db`) with the views; returns (con, notes, views)."""
     import duckdb
 
-    if not run_dirs:
-        raise ConfigError("give at least one run folder")
+    if not run_dirs:  # plain DuckDB over the files a query names: SELECT ... FROM 'path/*.parquet'
+        try:
+            return duckdb.connect(str(db) if db else ":memory:"), [], []
+        except duckdb.Error as exc:
+            raise ConfigError(f"--db {db}: cannot open the catalog: {duckdb_message(exc)}") from None
     roots = [Path(r) for r in run_dirs]
     runs = [find_tables(root, name) for root, name in zip(roots, run_names(roots), strict=True)]
     check_versions(runs)

@@ -174,3 +174,23 @@ def test_a_long_query_is_a_query_not_a_path(runs):
     result = cli(runs[0], query, "--format", "csv")
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[0] == "source,n,mean_bytes,first_row"
+
+
+def test_a_proxy_runs_folder_gives_the_runs_view_and_a_bare_query_reads_files(tmp_path):
+    import pyarrow as pa
+
+    proxies = tmp_path / "proxies"
+    proxies.mkdir()
+    table = pa.table({"run": ["a", "a", "b"], "tokens": [10, 20, 20], "loss:e0": [3.0, 2.5, 2.4]})
+    pq.write_table(table, proxies / "runs.parquet")
+    runner = CliRunner()
+    result = runner.invoke(
+        app, ["sql", str(proxies), 'SELECT run, min("loss:e0") AS best FROM runs GROUP BY run ORDER BY run']
+    )
+    assert result.exit_code == 0, result.output
+    assert "2.5" in result.output and "2.4" in result.output
+    path = proxies / "runs.parquet"
+    result = runner.invoke(app, ["sql", f"SELECT count(*) AS n FROM '{path}'", "--format", "csv"])
+    assert result.exit_code == 0 and result.output.splitlines()[-1] == "3", result.output
+    result = runner.invoke(app, ["sql", str(tmp_path), "SELECT 1"])  # neither a run nor a proxies folder
+    assert result.exit_code == 2 and "is not a run folder" in result.output
