@@ -134,6 +134,7 @@ def reference_cmd(
     domain: list[str] = typer.Option([], "--domain", help="only these domains (repeatable); default: all"),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto"),
     batch_tokens: int = typer.Option(1024, "--batch-tokens", min=1, help="padded tokens per forward pass"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress"),
 ) -> None:
     """DoReMi reference losses: a checkpoint's mean token loss per domain of a token store (+ per document)."""
     from curator.mix.reference import docs_path, reference_losses
@@ -141,7 +142,9 @@ def reference_cmd(
     try:
         if device not in ("cpu", "cuda", "auto"):
             raise ConfigError(f"--device {device!r}: use cpu, cuda or auto")
-        results = reference_losses(store, checkpoint, out, max_docs, list(domain) or None, batch_tokens, device)
+        results = reference_losses(
+            store, checkpoint, out, max_docs, list(domain) or None, batch_tokens, device, quiet=quiet
+        )
     except CuratorError as exc:
         fail(exc)
     for name, r in results.items():

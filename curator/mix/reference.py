@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from curator.errors import ConfigError
 from curator.io.atomic import AtomicParquetWriter
+from curator.pipeline.progress import Progress
 from curator.score.scorer import load_model, score_tokens
 
 DOCS_SCHEMA = pa.schema(
@@ -63,6 +64,7 @@ def reference_losses(
     batch_tokens: int = 1024,
     device: str = "cpu",
     chunk_docs: int = 256,
+    quiet: bool = False,
 ) -> dict[str, dict]:
     """Score the store's documents (each domain's first-to-last, or `max_docs` evenly spaced ones) and write
     the per-domain table and the per-document file; returns {domain: {ref_loss, docs, tokens}}."""
@@ -81,14 +83,20 @@ def reference_losses(
         tokens_store.domain(name)  # an unknown domain fails before any scoring
     results: dict[str, dict] = {}
     writer = AtomicParquetWriter(docs_path(out), DOCS_SCHEMA)
+    plan = []
+    for name in names:
+        dom = tokens_store.domain(name)
+        ends = dom.doc_ends()
+        picked = np.arange(len(ends))
+        if max_docs is not None and max_docs < len(ends):
+            picked = np.unique(np.linspace(0, len(ends) - 1, max_docs).round().astype(np.int64))
+        plan.append((name, dom, ends, picked))
+    chunks = sum(-(-len(picked) // chunk_docs) for *_, picked in plan)
+    progress = Progress(chunks, quiet=quiet, unit="chunk", desc="reference losses")
+    done = scored = 0
     try:
-        for name in names:
-            dom = tokens_store.domain(name)
-            ends = dom.doc_ends()
+        for name, dom, ends, picked in plan:
             starts = np.concatenate([[0], ends[:-1]]).astype(np.int64)
-            picked = np.arange(len(ends))
-            if max_docs is not None and max_docs < len(ends):
-                picked = np.unique(np.linspace(0, len(ends) - 1, max_docs).round().astype(np.int64))
             total_loss, total_tokens = 0.0, 0
             for c in range(0, len(picked), chunk_docs):
                 rows = picked[c : c + chunk_docs]
@@ -104,6 +112,13 @@ def reference_losses(
                         schema=DOCS_SCHEMA,
                     )
                 )  # fmt: skip
+                done += 1
+                scored += len(rows)
+                progress.advance(
+                    done,
+                    {"domain": name, "docs": f"{scored:,}"},
+                    lambda n=name, k=scored: f"reference losses: {k:,} documents scored (now {n})",
+                )
             results[name] = {
                 "ref_loss": total_loss / total_tokens if total_tokens else float("nan"),
                 "docs": int(len(picked)),
@@ -113,6 +128,8 @@ def reference_losses(
     except BaseException:
         writer.abort()
         raise
+    finally:
+        progress.close()
     table = pa.table(
         [pa.array(list(results)), pa.array([r["ref_loss"] for r in results.values()], pa.float64()),
          pa.array([r["docs"] for r in results.values()], pa.int64()),

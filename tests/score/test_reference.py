@@ -48,6 +48,10 @@ def test_csv_output_and_one_domain(loss_world, tmp_path):
                  "--max-docs", "5", "--domain", "man")  # fmt: skip
     assert res.exit_code == 0, res.output
     assert list(read_reference_table(out)) == ["man"]
+    assert "[curator] reference losses: 5 documents scored (now man)" in res.output  # progress (quiet: none)
+    quiet = invoke(str(loss_world["store"]), "--checkpoint", str(loss_world["checkpoint"]), "--out", str(out),
+                   "--max-docs", "5", "--domain", "man", "-q")  # fmt: skip
+    assert quiet.exit_code == 0 and "[curator]" not in quiet.output
 
 
 def test_bad_inputs_exit_2(loss_world, tmp_path):
