@@ -33,6 +33,16 @@ def test_dry_run_writes_nothing(tmp_path):
     p = _pipeline(tmp_path, f"inputs:\n  - path: {tmp_path}/in/*.jsonl\nsteps: [normalize_text]\n")
     res = runner.invoke(app, ["run", str(p), "--out", str(tmp_path / "run"), "--dry-run"])
     assert res.exit_code == 0 and "1 task(s)" in res.output and "read -> normalize_text -> write" in res.output
+    assert "executor: local, workers: auto" in res.output
+    assert not (tmp_path / "run").exists()
+    pytest.importorskip("ray")
+    res = runner.invoke(
+        app, ["run", str(p), "--out", str(tmp_path / "run"), "--dry-run", "--executor", "ray", "-w", "3"]
+    )
+    assert (
+        "executor: ray, mode data, on a private local Ray cluster, 3 workers; Ray Data stages: normalize_text"
+        in res.output
+    )
     assert not (tmp_path / "run").exists()
 
 

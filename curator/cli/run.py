@@ -55,11 +55,30 @@ def run(
             if len(shards) > 20:
                 typer.echo(f"  ... {len(shards) - 20} more")
             typer.echo("steps: " + " -> ".join(["read"] + [next(iter(e)) for e in config.steps] + ["write"]))
+            typer.echo(f"executor: {executor_plan(config, workers)}")
             print_step_notes(config)
             return
         run_and_report(config, out, workers, overwrite, quiet)
     except CuratorError as exc:
         fail(exc)
+
+
+def executor_plan(config: PipelineConfig, workers: int | None) -> str:
+    """Where the run would execute, in words (without starting anything)."""
+    e = config.executor
+    count = workers or e.workers
+    if e.kind == "local":
+        many = "workers: auto (one per 8 MB of input, at most one per core)" if count == "auto" else f"{count} workers"
+        return f"local, {many}"
+    from curator.pipeline.streamed import is_per_batch
+
+    where = f"the Ray cluster at {e.address}" if e.address else "a private local Ray cluster"
+    many = "workers: auto (one per CPU the cluster offers)" if count == "auto" else f"{count} workers"
+    text = f"ray, mode {e.mode}, on {where}, {many}"
+    if e.mode == "data":
+        streamed = [s.name for s in config.build_steps() if is_per_batch(s)]
+        text += "; Ray Data stages: " + (", ".join(streamed) if streamed else "none (every pass runs as tasks)")
+    return text
 
 
 def run_and_report(config: PipelineConfig, out: Path, workers: int | None, overwrite: bool, quiet: bool) -> None:
