@@ -102,6 +102,7 @@ def make_executor(
             cpus_from=cpus_from,
             mode=settings.mode,
             cpus_per_worker=settings.cpus_per_worker,
+            asked=requested,
             run_key=str(Path(out).resolve()) if out is not None else None,
         )
     sizes = [s.size_bytes for s in shards]

@@ -18,6 +18,7 @@ import hashlib
 import os
 import signal
 import socket
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
@@ -118,7 +119,9 @@ class RayExecutor(Executor):
         cpus_from: str = "the most a step declares",
         mode: str = "data",
         cpus_per_worker: float | None = None,
+        asked: int | None = None,
     ):
+        self.asked = asked  # workers the user asked for (None: auto)
         self.mode = mode
         self.cpus_per_worker = cpus_per_worker
         self.ray = import_ray()
@@ -199,6 +202,15 @@ class RayExecutor(Executor):
         fit = max(1, int(offered // cpus))
         self.workers = max(1, min(self.requested or fit, fit))
         self.offered = offered
+        if self.asked and self.asked > fit:
+            cut = (
+                f"{self.asked} workers asked, but the Ray cluster's {offered:g} CPUs fit {fit} of {cpus:g} CPU each: "
+                f"running {fit}"
+            )
+            if not self.quiet:
+                print(f"[curator] note: {cut}", file=sys.stderr, flush=True)
+            if self.log is not None:
+                self.log.info("note: %s", cut)
         # in data mode the pass actors idle while Ray Data streams a pass, so they reserve no CPU (else they
         # would hold every CPU the stream needs); Ray spreads them over the nodes instead
         reserve = 0 if self.mode == "data" else cpus
