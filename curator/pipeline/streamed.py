@@ -137,7 +137,7 @@ def _const(value, n: int, type_: pa.DataType) -> pa.Array:
 
 
 def _meters_column(n: int, info: dict) -> pa.Array:
-    return pa.array([json.dumps(info)] + [None] * (n - 1), pa.string())
+    return pa.concat_arrays([pa.array([json.dumps(info)], pa.string()), pa.nulls(n - 1, pa.string())])
 
 
 def make_block(task: int, seq: int, dead: list[pa.Table], alive: pa.RecordBatch | None, meters: list) -> pa.Table:
@@ -429,7 +429,7 @@ class ReplayPass:
                     sums[k] += v
             if dead.num_rows:
                 positions = dead.column(DROP_POS)
-                for position in sorted(set(positions.to_pylist())):
+                for position in sorted(pc.unique(positions).to_pylist()):
                     rows = dead.filter(pc.equal(positions, position))
                     batch = rows.drop_columns([DROP_POS, DROP_REASON]).combine_chunks().to_batches()[0]
                     reasons = rows.column(DROP_REASON).combine_chunks()
