@@ -103,6 +103,17 @@ def pipeline_resources(steps) -> Resources:
     )
 
 
+class _Fixed:
+    """A feed of a fixed task list for `RayExecutor._run_tasks`: all of it at the first poll."""
+
+    def __init__(self, tasks: list[int]):
+        self.tasks, self.done = list(tasks), False
+
+    def poll(self, wait: float = 0.0) -> list[tuple[int, None]]:
+        self.done, tasks, self.tasks = True, self.tasks, []
+        return [(t, None) for t in tasks]
+
+
 class RayExecutor(Executor):
     """Runs each pass's tasks on Ray worker actors with the pipeline's declared resources."""
 
@@ -264,23 +275,21 @@ class RayExecutor(Executor):
         if not spec.pending:
             return
         self._ensure_started()
-        if self.mode != "data" or spec.stream is None or not spec.pending:
-            yield from self._run_tasks(spec, spec.pending, spec.args_of)
+        if self.mode != "data" or spec.stream is None:
+            yield from self._run_tasks(spec, _Fixed(spec.pending), spec.args_of)
             return
-        from curator.pipeline.executors.ray_data import StreamSpec, stream_pass
+        from curator.pipeline.executors.ray_data import StreamSpec, StreamWatch
         from curator.pipeline.streamed import segment_of, split_segment
 
         config, root, feeds, shards, owner = spec.stream
         steps = config.build_steps()
         if split_segment(steps, segment_of(steps, feeds))[1] == 0:  # no per-batch step to stream in this pass
-            yield from self._run_tasks(spec, spec.pending, spec.args_of)
+            yield from self._run_tasks(spec, _Fixed(spec.pending), spec.args_of)
             return
-        stream = StreamSpec(
-            config, root, feeds, shards, owner, key=hashlib.sha256(config.model_dump_json().encode()).hexdigest()
-        )
-        missing = stream_pass(
+        key = hashlib.sha256(config.model_dump_json().encode()).hexdigest()
+        watch = StreamWatch(
             self.ray,
-            stream,
+            StreamSpec(config, root, feeds, shards, owner, key=key),
             spec.pending,
             self.offered,
             self.cpus_per_worker,
@@ -289,29 +298,43 @@ class RayExecutor(Executor):
             self.quiet,
             spec.label,
         )
-        yield from missing.items()
-        ready = [t for t in spec.pending if t not in missing]
-        yield from self._run_tasks(spec, ready, lambda task: (*spec.args_of(task), True))
+        try:  # each task finishes (and frees its spill files) as soon as its blocks are spilled
+            yield from self._run_tasks(spec, watch, lambda task: (*spec.args_of(task), True))
+        finally:
+            watch.close()
 
-    def _run_tasks(self, spec: PassSpec, pending: list[int], args_of) -> Iterator[tuple[int, Any]]:
+    def _run_tasks(self, spec: PassSpec, feed, args_of) -> Iterator[tuple[int, Any]]:
+        """Run `spec.fn` on the worker actors for each task `feed.poll()` gives (a fixed list, or the tasks a
+        stream has finished spilling), yielding outcomes as they come and the feed's own failures."""
         ray = self.ray
-        queue = list(pending)
+        queue: list[int] = []
         idle = list(self._actors)
         running: dict = {}  # object ref -> (task, actor)
         try:
-            while queue or running:
+            while True:
+                for task, error in feed.poll(wait=0.0 if (running or queue) else 0.2):
+                    if error is not None:
+                        yield task, error
+                    else:
+                        queue.append(task)
                 while idle and queue:
                     actor, task = idle.pop(), queue.pop(0)
                     running[actor.run.remote(spec.fn, args_of(task))] = (task, actor)
-                (ref,), _ = _signal_safe(ray.wait, list(running), num_returns=1)
-                task, actor = running.pop(ref)
-                idle.append(actor)
-                try:
-                    yield task, ray.get(ref)
-                except ray.exceptions.RayTaskError as exc:  # the task raised: report its own exception
-                    yield task, _task_exception(exc)
-                except ray.exceptions.RayError as exc:  # its worker died and the retries ran out
-                    yield task, exc
+                if not running:
+                    if feed.done and not queue:
+                        return
+                    continue
+                timeout = None if feed.done else 0.2  # else: back to the feed for newly spilled tasks
+                finished, _ = _signal_safe(ray.wait, list(running), num_returns=1, timeout=timeout)
+                for ref in finished:
+                    task, actor = running.pop(ref)
+                    idle.append(actor)
+                    try:
+                        yield task, ray.get(ref)
+                    except ray.exceptions.RayTaskError as exc:  # the task raised: report its own exception
+                        yield task, _task_exception(exc)
+                    except ray.exceptions.RayError as exc:  # its worker died and the retries ran out
+                        yield task, exc
         except BaseException:  # interrupted (Ctrl-C, SIGTERM) or the driver failed: stop the running tasks
             for _, actor in running.values():
                 with contextlib.suppress(Exception):  # actor tasks cannot be force-cancelled: stop the actor

@@ -4,8 +4,9 @@ For each pass the driver builds one Dataset over the pending tasks: a head opera
 curator task: its reader or stage file, and the global step's filter pass) yields tagged Arrow blocks; each
 per-batch step is a `map_batches` operator over them (a step that declares memory or GPUs, i.e. holds a
 model, in an actor pool sized from its declared, possibly fractional, CPUs; the others as Ray tasks, which
-Ray fuses); a sink operator writes each block to its spill file. The task's pass function then finishes
-each task from its spill files on the executor's worker actors (curator.pipeline.streamed). Ray Data
+Ray fuses); a sink operator writes each block to its spill file. As soon as a task's blocks are all
+spilled, its pass function finishes it from them on the executor's worker actors (curator.pipeline.streamed)
+while the stream goes on (`StreamWatch`), so the spill files hold only the tasks in flight. Ray Data
 retries the tasks and restarts the actors of a dead worker (`max_task_retries` times); a step that raises
 fails its own task (its error kept in the task's spill folder, its blocks dropped) while the others go on,
 and a re-run redoes the failed tasks.
@@ -18,7 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import queue
 import sys
+import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -164,73 +167,107 @@ def _build(ray, spec: StreamSpec, pending, steps, segment, offered_cpus, cpus_pe
     return ds
 
 
-def stream_pass(
-    ray,
-    spec: StreamSpec,
-    pending: list[int],
-    offered_cpus: float,
-    cpus_per_worker: float | None,
-    retries: int,
-    workers: int,
-    quiet: bool,
-    label: str,
-) -> dict[int, BaseException]:
-    """Run the streamed part of a pass for `pending` tasks; {task: why it cannot be finished} for the
-    tasks whose spill files are not complete (empty when all are). A Ray task or actor whose worker dies is
-    retried `retries` times (Ray Data would retry forever)."""
-    steps = spec.config.build_steps()
-    segment = segment_of(steps, spec.feeds)
-    with warnings.catch_warnings():  # Ray 2.60 deprecates the remote args that carry the retry count
-        warnings.simplefilter("ignore", DeprecationWarning)
-        ds = _build(ray, spec, pending, steps, segment, offered_cpus, cpus_per_worker, retries, workers)
-    progress = Progress(0, quiet=quiet, unit="block", desc=f"{label}: streaming")
-    progress.hold_first()  # the first line after `every` seconds (the last one always comes)
-    blocks = rows = 0
-    failure: str | None = None
-    quiet_ray = logging.getLogger("ray.data")
-    level = quiet_ray.level
-    quiet_ray.setLevel(logging.CRITICAL)  # Ray Data's notices and its tracebacks of what curator reports below
-    try:
-        from curator.pipeline.executors.ray import _signal_safe
+class StreamWatch:
+    """Streams a pass's pending tasks through Ray Data in a background thread and reports each task as soon
+    as its spill files are complete, so the task's pass can finish (and free its spill files) while the
+    stream goes on. `poll` returns [(task, None)] for tasks ready to finish and, once the stream has ended,
+    [(task, RunError)] for those it could not complete; `done` is True after that."""
 
-        batches = iter(ds.iter_batches(batch_size=None, batch_format="pyarrow"))
-        while True:
-            batch = _signal_safe(next, batches, None)
-            if batch is None:
-                break
-            for n in batch.column("rows").to_pylist():
-                blocks += 1
-                rows += n
-                progress.advance(
-                    blocks,
-                    {"docs": f"{rows:,}"},
-                    lambda b=blocks, r=rows: f"{label}: {b:,} block(s), {r:,} docs streamed",
+    def __init__(self, ray, spec: StreamSpec, pending: list[int], offered_cpus: float, cpus_per_worker: float | None,
+                 retries: int, workers: int, quiet: bool, label: str):  # fmt: skip
+        steps = spec.config.build_steps()
+        self.ray, self.spec, self.retries, self.label = ray, spec, retries, label
+        self.segment = segment_of(steps, spec.feeds).index
+        self.waiting = set(pending)  # not reported yet
+        self.seen: set[int] = set()  # tasks with at least one spilled block
+        self.done = False
+        with warnings.catch_warnings():  # Ray 2.60 deprecates the remote args that carry the retry count
+            warnings.simplefilter("ignore", DeprecationWarning)
+            ds = _build(ray, spec, pending, steps, segment_of(steps, spec.feeds), offered_cpus, cpus_per_worker,
+                        retries, workers)  # fmt: skip
+        self.progress = Progress(0, quiet=quiet, unit="block", desc=f"{label}: streaming")
+        self.progress.hold_first()  # the first line after `every` seconds (the last one always comes)
+        self.blocks = self.rows = 0
+        self.events: queue.Queue = queue.Queue()
+        self._ray_log = logging.getLogger("ray.data")
+        self._level = self._ray_log.level
+        self._ray_log.setLevel(logging.CRITICAL)  # Ray Data's notices, and its tracebacks of what we report
+        self._thread = threading.Thread(target=self._consume, args=(ds,), daemon=True, name="curator-stream")
+        self._thread.start()
+
+    def _consume(self, ds) -> None:
+        try:
+            for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
+                self.events.put(("blocks", batch.column("task").to_pylist(), batch.column("rows").to_pylist()))
+            self.events.put(("end", None))
+        except BaseException as exc:  # a step raised past Ray Data, or Ray gave up on a worker
+            self.events.put(("end", _cause(exc, self.ray, self.retries)))
+
+    def poll(self, wait: float = 0.0) -> list[tuple[int, BaseException | None]]:
+        """What changed since the last poll (waiting up to `wait` s for the stream when nothing did)."""
+        if self.done:
+            return []
+        ended, failure = False, None
+        items = []
+        try:
+            items.append(self.events.get(timeout=wait) if wait > 0 else self.events.get_nowait())
+            while True:
+                items.append(self.events.get_nowait())
+        except queue.Empty:
+            pass
+        for kind, *payload in items:
+            if kind == "end":
+                ended, failure = True, payload[0]
+                continue
+            tasks, rows = payload
+            self.seen.update(tasks)
+            for n in rows:
+                self.blocks += 1
+                self.rows += n
+                self.progress.advance(
+                    self.blocks,
+                    {"docs": f"{self.rows:,}"},
+                    lambda b=self.blocks, r=self.rows: f"{self.label}: {b:,} block(s), {r:,} docs streamed",
                 )
-    except Exception as exc:  # a step raised, or Ray gave up on a worker: finish what is complete
-        failure = _cause(exc, ray, retries)
-    finally:
-        quiet_ray.setLevel(level)
-        progress.close()
-    if progress.mode == "lines":
-        print(f"[curator] {label}: streamed {blocks:,} block(s), {rows:,} docs", file=sys.stderr, flush=True)
-    own, other = {}, {}
-    for task in pending:
-        problem = stream_status(spec.run_root, segment.index, task)
-        if problem is None:
-            continue
-        where = f"task {task} ({spec.shards[task].describe()})"
-        error = stream_error(spec.run_root, segment.index, task)
-        if error is not None:  # the error its own stream recorded
-            own[task] = RunError(error if error.startswith(f"task {task} ") else f"{where}: {error}")
-        elif failure is not None:
-            other[task] = RunError(f"{where}: {problem}; the stream stopped: {failure}")
-        else:  # a step's error would be recorded: Ray gave up on the worker running part of it
-            own[task] = RunError(
-                f"{where}: {problem}: its Ray worker died {retries + 1} time(s) "
-                "(killed, out of memory, or its node lost; executor.max_task_retries sets the retries)"
-            )
-    missing = own | other  # the tasks' own errors first: the run's error lists the first ten
-    return missing
+        candidates = self.waiting if ended else self.waiting & self.seen
+        ready = [t for t in sorted(candidates) if stream_status(self.spec.run_root, self.segment, t) is None]
+        self.waiting.difference_update(ready)
+        out: list[tuple[int, BaseException | None]] = [(t, None) for t in ready]
+        if ended:
+            out += self._failures(failure)
+            self._finish()
+        return out
+
+    def _failures(self, failure: str | None) -> list[tuple[int, BaseException]]:
+        own, other = [], []
+        for task in sorted(self.waiting):
+            problem = stream_status(self.spec.run_root, self.segment, task) or "its stream did not finish"
+            where = f"task {task} ({self.spec.shards[task].describe()})"
+            error = stream_error(self.spec.run_root, self.segment, task)
+            if error is not None:  # the error its own stream recorded
+                own.append((task, RunError(error if error.startswith(f"task {task} ") else f"{where}: {error}")))
+            elif failure is not None:
+                other.append((task, RunError(f"{where}: {problem}; the stream stopped: {failure}")))
+            else:  # a step's error would be recorded: Ray gave up on the worker running part of it
+                own.append((task, RunError(
+                    f"{where}: {problem}: its Ray worker died {self.retries + 1} time(s) "
+                    "(killed, out of memory, or its node lost; executor.max_task_retries sets the retries)"
+                )))  # fmt: skip
+        self.waiting.clear()
+        return own + other  # the tasks' own errors first: the run's error lists the first ten
+
+    def _finish(self) -> None:
+        self.done = True
+        self._ray_log.setLevel(self._level)
+        self.progress.close()
+        if self.progress.mode == "lines":
+            line = f"[curator] {self.label}: streamed {self.blocks:,} block(s), {self.rows:,} docs"
+            print(line, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        """Stop reporting (the stream itself stops with the driver's Ray session)."""
+        if not self.done:
+            self._finish()
 
 
 def _cause(exc: BaseException, ray, retries: int) -> str:
