@@ -74,6 +74,51 @@ class SegmentRecord:
         return cls(**{**data, "steps": rows})
 
 
+def step_row(task: int, position: int, name: str, span: tuple, dropped: dict[str, int]) -> dict:
+    """One row of the steps table: `span` (rows in, rows out, text bytes in, bytes out, seconds inside the
+    step) and its drops by reason."""
+    rows_in, rows_out, bytes_in, bytes_out, seconds = span
+    return dict(
+        task=task,
+        step_index=position,
+        step=name,
+        rows_in=rows_in,
+        rows_out=rows_out,
+        rows_dropped=sum(dropped.values()),
+        dropped_by_reason=sorted(dropped.items()),
+        bytes_in=bytes_in,
+        bytes_out=bytes_out,
+        seconds=seconds,
+    )
+
+
+def meter_span(before: Meter, after: Meter) -> tuple:
+    """What a step did, from the meters on its input and its output (step_row's `span`)."""
+    return before.rows, after.rows, before.bytes, after.bytes, max(after.seconds - before.seconds, 0.0)
+
+
+def flow_problems(rows: list[dict], rows_in: int, written: int, where: str) -> list[str]:
+    """What does not add up along a chain of step rows (reader row excluded): each step takes what the one
+    before gave, and keeps or drops with a reason everything it takes; `written` rows reached `where`."""
+    problems, flow = [], rows_in
+    for row in rows:
+        position, name = row["step_index"], row["step"]
+        if position == 0:
+            continue
+        if row["rows_in"] != flow:
+            problems.append(f"step {position} '{name}' took {row['rows_in']} rows but {flow} reached it")
+        lost = row["rows_in"] - row["rows_out"] - row["rows_dropped"]
+        if lost:
+            problems.append(
+                f"step {position} '{name}' took {row['rows_in']} rows, gave {row['rows_out']} and reported "
+                f"{row['rows_dropped']} dropped: {lost} unaccounted"
+            )
+        flow = row["rows_out"]
+    if written != flow:
+        problems.append(f"{flow} rows reached {where} but {written} were written")
+    return problems
+
+
 def name_meters(meters: list[Meter], steps: list[Step], first: int, where: str) -> None:
     """Label the meters of a chain (source first, then each step's output, the first at 1-based position
     `first`), so an exception names the reader or the step that raised it."""
@@ -143,9 +188,9 @@ class SegmentPass:
     def finish(self, written: int, where: str) -> SegmentRecord:
         """Check that every document entering the segment left it, was dropped with a reason, or was rejected
         (and that `written` rows reached `where`); the segment's record."""
-        meters, ctx = self.meters, self.ctx
+        meters = self.meters
+        record = SegmentRecord(rows_in=meters[0].rows, rows_out=meters[-1].rows, steps=self._step_rows())
         problems = []
-        record = SegmentRecord(rows_in=meters[0].rows, rows_out=meters[-1].rows)
         if self.reader is not None:
             record.records = self.reader.records
             record.rejected_docs, record.rejects = self.rejects.docs_lost, self.rejects.count
@@ -154,22 +199,12 @@ class SegmentPass:
                     f"reader saw {record.records} records but yielded {record.rows_in} and rejected "
                     f"{record.rejected_docs}"
                 )
-        for j, step in enumerate(self.steps):
-            position = self.segment.start + 1 + j
-            dropped = sum(ctx.dropped.get(position, {}).values())
-            record.dropped += dropped
-            if meters[j].rows != meters[j + 1].rows + dropped:
-                problems.append(
-                    f"step {position} '{step.name}' took {meters[j].rows} rows, gave {meters[j + 1].rows} and "
-                    f"reported {dropped} dropped: {meters[j].rows - meters[j + 1].rows - dropped} unaccounted"
-                )
-        if written != record.rows_out:
-            problems.append(f"{record.rows_out} rows reached {where} but {written} were written")
+        problems += flow_problems(record.steps, record.rows_in, written, where)
         if problems:
             raise RunError(
                 f"task {self.task} ({self.shard.describe()}): documents unaccounted for: " + "; ".join(problems)
             )
-        record.steps = self._step_rows()
+        record.dropped = sum(r["rows_dropped"] for r in record.steps if r["step_index"] > 0)
         record.seconds = round(time.perf_counter() - self.started, 3)
         return record
 
@@ -193,21 +228,9 @@ class SegmentPass:
             )
         for j, step in enumerate(self.steps):
             position = self.segment.start + 1 + j
-            before, after = self.meters[j], self.meters[j + 1]
             dropped = self.ctx.dropped.get(position, {})
             rows.append(
-                dict(
-                    task=self.task,
-                    step_index=position,
-                    step=step.name,
-                    rows_in=before.rows,
-                    rows_out=after.rows,
-                    rows_dropped=sum(dropped.values()),
-                    dropped_by_reason=sorted(dropped.items()),
-                    bytes_in=before.bytes,
-                    bytes_out=after.bytes,
-                    seconds=max(after.seconds - before.seconds, 0.0),
-                )
+                step_row(self.task, position, step.name, meter_span(self.meters[j], self.meters[j + 1]), dropped)
             )
         return rows
 

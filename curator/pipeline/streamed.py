@@ -43,9 +43,12 @@ from curator.pipeline.segment_pass import (
     Meter,
     SegmentPass,
     SegmentRecord,
+    flow_problems,
     log_failure,
+    meter_span,
     name_meters,
     reject_logger,
+    step_row,
     task_logger,
 )
 from curator.pipeline.segments import Segment, plan_segments
@@ -444,39 +447,19 @@ class ReplayPass:
         """Check the head's, the streamed steps' and the remaining steps' counts; the segment's record."""
         head, ctx = self.head, self.ctx
         rows = [dict(r) for r in head.steps]
-        for position, (rows_in, rows_out, bytes_in, bytes_out, seconds) in self.sums.items():
-            rows.append(self._row(position, rows_in, rows_out, bytes_in, bytes_out, seconds))
+        for position, span in self.sums.items():
+            rows.append(step_row(self.task, position, self.names[position], span, ctx.dropped.get(position, {})))
+        first_tail = self.first_streamed + len(self.streamed)
         for j in range(len(self.tail)):
-            before, after = self.meters[j], self.meters[j + 1]
-            position = self.first_streamed + len(self.streamed) + j
-            rows.append(
-                self._row(
-                    position,
-                    before.rows,
-                    after.rows,
-                    before.bytes,
-                    after.bytes,
-                    max(after.seconds - before.seconds, 0.0),
-                )
-            )
-        problems = []
-        flow = head.rows_in  # documents entering the segment's first step
-        for row in rows:
+            position, span = first_tail + j, meter_span(self.meters[j], self.meters[j + 1])
+            rows.append(step_row(self.task, position, self.names[position], span, ctx.dropped.get(position, {})))
+        problems = flow_problems(rows, head.rows_in, written, where)
+        for row in rows:  # the head's drops were counted where they happened and again from the spill files
             position = row["step_index"]
-            if position == 0:
-                continue
-            if row["rows_in"] != flow:
-                problems.append(f"step {position} '{row['step']}' took {row['rows_in']} rows but {flow} reached it")
-            if row["rows_in"] != row["rows_out"] + row["rows_dropped"]:
-                problems.append(
-                    f"step {position} '{row['step']}' took {row['rows_in']} rows, gave {row['rows_out']} "
-                    f"and reported {row['rows_dropped']} dropped"
-                )
-            if position < self.first_streamed and row["rows_dropped"] != sum(ctx.dropped.get(position, {}).values()):
+            if 0 < position < self.first_streamed and row["rows_dropped"] != sum(
+                ctx.dropped.get(position, {}).values()
+            ):
                 problems.append(f"step {position} '{row['step']}': its dropped rows did not all reach the spill files")
-            flow = row["rows_out"]
-        if written != flow:
-            problems.append(f"{flow} rows reached {where} but {written} were written")
         if problems:
             raise RunError(
                 f"task {self.task} ({self.shard.describe()}): documents unaccounted for: " + "; ".join(problems)
@@ -486,25 +469,10 @@ class ReplayPass:
             rejected_docs=head.rejected_docs,
             rejects=head.rejects,
             rows_in=head.rows_in,
-            rows_out=flow,
+            rows_out=next((r["rows_out"] for r in reversed(rows) if r["step_index"] > 0), head.rows_in),
             dropped=sum(r["rows_dropped"] for r in rows if r["step_index"] > 0),
             steps=rows,
             seconds=round(head.seconds + time.perf_counter() - self.started, 3),
-        )
-
-    def _row(self, position: int, rows_in: int, rows_out: int, bytes_in: int, bytes_out: int, seconds: float) -> dict:
-        dropped = self.ctx.dropped.get(position, {})
-        return dict(
-            task=self.task,
-            step_index=position,
-            step=self.names[position],
-            rows_in=rows_in,
-            rows_out=rows_out,
-            rows_dropped=sum(dropped.values()),
-            dropped_by_reason=sorted(dropped.items()),
-            bytes_in=bytes_in,
-            bytes_out=bytes_out,
-            seconds=seconds,
         )
 
     def teardown(self) -> None:
