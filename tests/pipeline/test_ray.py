@@ -258,6 +258,19 @@ def test_an_address_where_nothing_answers_fails_fast(tmp_path, corpus):
     assert time.time() - started < 30 and not (tmp_path / "run").exists()
 
 
+def test_address_auto_naming_a_stopped_cluster_fails_fast(tmp_path, corpus, monkeypatch):
+    """`--address auto` resolves like Ray (RAY_ADDRESS, else the cluster `ray start` last started here) and is
+    checked like HOST:PORT: a stopped cluster fails in seconds instead of Ray retrying forever."""
+    from curator.errors import ConfigError
+
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:1")
+    config = parse_pipeline(_config(corpus, {"kind": "ray", "address": "auto"}))
+    started = time.time()
+    with pytest.raises(ConfigError, match="nothing answers at 127.0.0.1:1"):
+        run_pipeline(config, tmp_path / "run", quiet=True)
+    assert time.time() - started < 30 and not (tmp_path / "run").exists()
+
+
 def test_a_worker_larger_than_the_cluster_is_refused_before_any_task(cluster, corpus, tmp_path):
     from curator.errors import ConfigError
 
