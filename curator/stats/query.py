@@ -45,7 +45,8 @@ def run_query(
         _copy(con, query, fmt, output)
         return str(output)
     except duckdb.Error as exc:
-        raise ConfigError(f"query failed: {duckdb_message(exc)}\n  views: {', '.join(views)}") from None
+        known = ", ".join(views) if views else "none (no run folder given: name files, FROM 'path/*.parquet')"
+        raise ConfigError(f"query failed: {duckdb_message(exc)}\n  views: {known}") from None
 
 
 def _copy(con, query: str, fmt: str, output: Path) -> None:

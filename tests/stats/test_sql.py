@@ -192,5 +192,7 @@ def test_a_proxy_runs_folder_gives_the_runs_view_and_a_bare_query_reads_files(tm
     path = proxies / "runs.parquet"
     result = runner.invoke(app, ["sql", f"SELECT count(*) AS n FROM '{path}'", "--format", "csv"])
     assert result.exit_code == 0 and result.output.splitlines()[-1] == "3", result.output
+    result = runner.invoke(app, ["sql", "SELECT * FROM 'nowhere.parquet'"])
+    assert result.exit_code == 2 and "views: none (no run folder given" in result.output
     result = runner.invoke(app, ["sql", str(tmp_path), "SELECT 1"])  # neither a run nor a proxies folder
     assert result.exit_code == 2 and "is not a run folder" in result.output
